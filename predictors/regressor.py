@@ -1,0 +1,67 @@
+"""Per-device latency regressor: a scikit-learn model chosen by cross-validation."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold, cross_val_predict
+from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
+
+CANDIDATES = ("ridge", "gbr")
+
+
+def make_candidate(name: str, random_state: int = 0) -> BaseEstimator:
+    """A fresh candidate model: ridge on the features, or gradient-boosted trees."""
+    if name == "ridge":
+        return RidgeCV(alphas=np.logspace(-3, 3, 13))
+    if name == "gbr":
+        return GradientBoostingRegressor(
+            n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8,
+            random_state=random_state,
+        )
+    raise ValueError(f"unknown model {name!r}; expected 'auto' or one of {CANDIDATES}")
+
+
+class LatencyRegressor(RegressorMixin, BaseEstimator):
+    """Predicts one device's latency (ms) from architecture features.
+
+    With `model="auto"`, each candidate's K-fold cross-validated mean absolute percentage
+    error on the training samples decides which one is refit on all of them.
+
+    Attributes:
+        model_: The chosen candidate's name.
+        estimator_: The fitted scikit-learn model.
+        cv_mape_: Cross-validated MAPE (fraction) of every candidate that was tried.
+    """
+
+    def __init__(self, model: str = "auto", cv: int = 5, random_state: int = 0) -> None:
+        self.model = model
+        self.cv = cv
+        self.random_state = random_state
+
+    def fit(self, X, y) -> LatencyRegressor:
+        X, y = check_X_y(X, y, dtype=np.float64, y_numeric=True)
+        self.n_features_in_ = X.shape[1]
+        if np.any(~np.isfinite(y)) or np.any(y <= 0):
+            raise ValueError("latencies must be positive and finite")
+        names = CANDIDATES if self.model == "auto" else (self.model,)
+        for name in names:
+            make_candidate(name)  # fail early on an unknown name
+        self.cv_mape_ = {}
+        folds = min(self.cv, len(y))
+        if len(names) > 1 or folds >= 2:
+            splitter = KFold(folds, shuffle=True, random_state=self.random_state)
+            for name in names:
+                estimator = make_candidate(name, self.random_state)
+                predicted = cross_val_predict(estimator, X, y, cv=splitter)
+                self.cv_mape_[name] = float(np.mean(np.abs(predicted - y) / y))
+        self.model_ = min(self.cv_mape_, key=self.cv_mape_.get) if self.cv_mape_ else names[0]
+        self.estimator_ = clone(make_candidate(self.model_, self.random_state)).fit(X, y)
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.estimator_.predict(X)

@@ -1,0 +1,58 @@
+"""Predictor metrics against hand-computed cases, and the LatencyRegressor estimator contract."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from predictors import LatencyRegressor, kendall_tau, mape, spearman, within
+
+
+def test_rank_correlations_by_hand():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # ranks (1,2,3) vs (1,3,2): 1 - 6*(0+1+1)/(3*(9-1)) = 0.5
+    assert spearman([1, 2, 3], [1, 3, 2]) == pytest.approx(0.5)
+    # pairs: (1,2) concordant, (1,3) concordant, (2,3) discordant -> (2-1)/3
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+
+
+def test_errors_by_hand():
+    assert mape([1.0, 2.0, 4.0], [1.1, 1.8, 4.0]) == pytest.approx((0.1 + 0.1 + 0.0) / 3)
+    assert within([1.0, 2.0, 4.0], [1.05, 2.5, 4.3]) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="undefined"):
+        mape([0.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="has 2 values"):
+        spearman([1, 2], [1, 2, 3])
+
+
+def _linear_problem(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.integers(0, 2, size=(n, 12)).astype(float)
+    y = 1.0 + X @ rng.uniform(0.1, 1.0, 12)
+    return X, y
+
+
+def test_regressor_fits_and_chooses_by_cross_validation():
+    X, y = _linear_problem()
+    model = LatencyRegressor()
+    assert model.fit(X[:40], y[:40]) is model
+    assert set(model.cv_mape_) == {"ridge", "gbr"}
+    assert model.model_ == "ridge"  # the target is linear in the features
+    assert mape(y[40:], model.predict(X[40:])) < 0.02
+
+
+def test_regressor_contract():
+    X, y = _linear_problem()
+    model = LatencyRegressor(model="gbr", cv=3)
+    assert clone(model).get_params() == model.get_params()
+    with pytest.raises(NotFittedError):
+        model.predict(X)
+    model.fit(X, y)
+    assert model.model_ == "gbr" and model.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:, :5])
+    with pytest.raises(ValueError, match="positive"):
+        LatencyRegressor().fit(X, -y)
+    with pytest.raises(ValueError, match="unknown model"):
+        LatencyRegressor(model="svm").fit(X, y)
