@@ -18,7 +18,10 @@ def make_candidate(name: str, random_state: int = 0) -> BaseEstimator:
         return RidgeCV(alphas=np.logspace(-3, 3, 13))
     if name == "gbr":
         return GradientBoostingRegressor(
-            n_estimators=200, max_depth=3, learning_rate=0.05, subsample=0.8,
+            n_estimators=200,
+            max_depth=3,
+            learning_rate=0.05,
+            subsample=0.8,
             random_state=random_state,
         )
     raise ValueError(f"unknown model {name!r}; expected 'auto' or one of {CANDIDATES}")

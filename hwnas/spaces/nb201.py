@@ -25,7 +25,7 @@ EDGES: tuple[tuple[int, int], ...] = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3
 
 NUM_ARCHS = len(OPS) ** len(EDGES)
 _OP_INDEX = {op: i for i, op in enumerate(OPS)}
-_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+_EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"  # noqa: E501
 
 
 class ArchStringError(ValueError):
@@ -55,8 +55,9 @@ def _parse_token(text: str, node: int, position: int, token: str) -> str:
         raise _fail(text, f"{where} names the unknown operation {op!r}{hint}")
     if source != str(position):
         raise _fail(
-            text, f"{where} reads from input {source!r}, but edge {position + 1} of node "
-            f"{node} must read from node {position} (write {op}~{position})"
+            text,
+            f"{where} reads from input {source!r}, but edge {position + 1} of node "
+            f"{node} must read from node {position} (write {op}~{position})",
         )
     return op
 
@@ -175,21 +176,48 @@ def parse_arch(text: str) -> NB201Arch:
     return NB201Arch.from_string(text)
 
 
+FEATURES: tuple[str, ...] = (
+    tuple(f"edge{n}<-{i}:{op}" for n, i in EDGES for op in OPS)
+    + tuple(f"count:{op}" for op in OPS)
+    + tuple(f"live_count:{op}" for op in OPS)
+)
+"""Names of the predictor features, in `encode` order."""
+
+
 def encode(archs: list[NB201Arch] | tuple[NB201Arch, ...]) -> np.ndarray:
-    """One-hot features for predictors: (N, 30) float32, edge-major (edge e, op k at 5e + k)."""
+    """Predictor features, (N, 40) float32; `FEATURES` names them.
+
+    Columns 0-29 one-hot the operation of each edge (edge e, op k at 5e + k); 30-34 count
+    each operation over the 6 edges; 35-39 count it over the edges whose result reaches the
+    cell output (the others are removed as dead code by exporters and runtimes). All edges
+    of a cell see tensors of one shape, so a device's latency is close to linear in the
+    counts, which lets a predictor learn from few measurements.
+    """
     codes = np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))
     return encode_codes(codes)
 
 
 def encode_codes(codes: np.ndarray) -> np.ndarray:
-    """`encode` for an array of `NB201Arch.code` values: (N, 30) float32."""
-    codes = np.asarray(codes, dtype=np.int64)
-    digits = (codes[:, None] // len(OPS) ** np.arange(len(EDGES))) % len(OPS)
-    features = np.zeros((codes.shape[0], len(EDGES) * len(OPS)), dtype=np.float32)
-    rows = np.repeat(np.arange(codes.shape[0]), len(EDGES))
-    cols = (np.arange(len(EDGES)) * len(OPS) + digits).ravel()
-    features[rows, cols] = 1.0
-    return features
+    """`encode` for an array of `NB201Arch.code` values: (N, 40) float32."""
+    return _feature_table()[np.asarray(codes, dtype=np.int64)]
+
+
+def _features(arch: NB201Arch) -> np.ndarray:
+    one_hot = np.zeros((len(EDGES), len(OPS)), dtype=np.float32)
+    one_hot[np.arange(len(EDGES)), [_OP_INDEX[op] for op in arch.ops]] = 1.0
+    reaches_output = {3}
+    for node in (2, 1):
+        if any(n in reaches_output and i == node for n, i, _ in arch.live_edges()):
+            reaches_output.add(node)
+    live = np.array([n in reaches_output for n, _ in EDGES], dtype=np.float32)
+    return np.concatenate([one_hot.ravel(), one_hot.sum(0), (one_hot * live[:, None]).sum(0)])
+
+
+@functools.cache
+def _feature_table() -> np.ndarray:
+    table = np.stack([_features(NB201Arch.from_code(c)) for c in range(NUM_ARCHS)])
+    table.flags.writeable = False
+    return table
 
 
 def all_codes() -> np.ndarray:
@@ -233,8 +261,9 @@ class NB201Space(SearchSpace):
     def encode(self, archs) -> np.ndarray:
         return encode(list(archs))
 
-    def build(self, arch: NB201Arch, num_classes: int = 10, channels: int = 16,
-              cells_per_stage: int = 5):
+    def build(
+        self, arch: NB201Arch, num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5
+    ):
         from hwnas.spaces.nb201_net import NB201Network
 
         return NB201Network(arch, num_classes, channels, cells_per_stage)

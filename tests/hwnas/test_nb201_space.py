@@ -14,7 +14,7 @@ from hwnas.spaces import (
     create_space,
     list_spaces,
 )
-from hwnas.spaces.nb201 import EDGES, NUM_ARCHS, OPS, all_codes, encode, encode_codes
+from hwnas.spaces.nb201 import FEATURES, NUM_ARCHS, OPS, all_codes, encode, encode_codes
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
@@ -23,7 +23,11 @@ EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_
 def test_parse_and_format_round_trip():
     arch = NB201Arch.from_string(EXAMPLE)
     assert arch.ops == (
-        "nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3",
+        "nor_conv_3x3",
+        "nor_conv_3x3",
+        "avg_pool_3x3",
+        "skip_connect",
+        "nor_conv_3x3",
         "skip_connect",
     )
     assert str(arch) == EXAMPLE
@@ -65,7 +69,10 @@ def test_code_is_a_bijection():
         ("", "empty"),
         ("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|", "found 2 node group(s)"),
         ("nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "node 1"),
-        ("|nor_conv_3x3~0|+|none~0|+|none~0|none~1|none~2|", "node 2 ('|none~0|') has 1 edge(s), expected 2"),
+        (
+            "|nor_conv_3x3~0|+|none~0|+|none~0|none~1|none~2|",
+            "node 2 ('|none~0|') has 1 edge(s), expected 2",
+        ),
         ("|conv_5x5~0|+|none~0|none~1|+|none~0|none~1|none~2|", "unknown operation 'conv_5x5'"),
         ("|nor_conv3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|", "did you mean 'nor_conv_3x3'"),
         ("|none~0|+|none~0|none~2|+|none~0|none~1|none~2|", "must read from node 1 (write none~1)"),
@@ -105,17 +112,39 @@ def test_value_semantics():
     assert sorted([NB201Arch.from_code(5), NB201Arch.from_code(2)])[0].code == 2
 
 
-def test_encoding_is_one_hot_edge_major():
+def test_encoding_one_hot_and_counts():
     arch = NB201Arch.from_string(EXAMPLE)
     features = encode([arch])
-    assert features.shape == (1, len(EDGES) * len(OPS)) and features.dtype == np.float32
+    assert features.shape == (1, len(FEATURES)) == (1, 40) and features.dtype == np.float32
     for edge, op in enumerate(arch.ops):
         block = features[0, edge * len(OPS) : (edge + 1) * len(OPS)]
         assert block.sum() == 1.0 and block[OPS.index(op)] == 1.0
+    # EXAMPLE: 3x 3x3 conv, 1 pool, 2 skips; every edge feeds the output.
+    counts = dict(zip(OPS, features[0, 30:35]))
+    assert counts == {
+        "none": 0,
+        "skip_connect": 2,
+        "nor_conv_1x1": 0,
+        "nor_conv_3x3": 3,
+        "avg_pool_3x3": 1,
+    }
+    np.testing.assert_array_equal(features[0, 35:40], features[0, 30:35])
     codes = np.arange(0, NUM_ARCHS, 97)
     np.testing.assert_array_equal(
         encode_codes(codes), encode([NB201Arch.from_code(int(c)) for c in codes])
     )
+
+
+def test_live_counts_leave_out_dead_edges():
+    # Node 3 only reads the input (skip); nodes 1 and 2 compute a 3x3 and a 1x1 conv for nothing.
+    dead = NB201Arch.from_string(
+        "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|none~2|"
+    )
+    features = encode([dead])[0]
+    assert features[30:35].tolist() == [3, 1, 1, 1, 0]
+    assert features[35 + OPS.index("nor_conv_3x3")] == 0
+    assert features[35 + OPS.index("nor_conv_1x1")] == 0
+    assert features[35 + OPS.index("skip_connect")] == 1
 
 
 def test_sampling_is_seeded_and_covers_ops():

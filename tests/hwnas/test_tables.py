@@ -23,8 +23,13 @@ SHIPPED = REPO / "hwnas" / "data"
 
 @pytest.mark.parametrize(
     "name",
-    ["nb201/latency_ms.csv", "nb201/accuracy.csv", "nb201/reference_archs.json",
-     "fbnet/latency_ms.csv", "fbnet/reference_archs.json"],
+    [
+        "nb201/latency_ms.csv",
+        "nb201/accuracy.csv",
+        "nb201/reference_archs.json",
+        "fbnet/latency_ms.csv",
+        "fbnet/reference_archs.json",
+    ],
 )
 def test_shipped_copy_is_unchanged(name):
     if not (SHARED / name).exists():

@@ -1,0 +1,298 @@
+"""The `hwnas` command line: one subcommand per job, each a thin call of `hwnas.jobs`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_RUNS_DIR = Path("hwnas-runs")
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input or a missing dependency: reported in one line, no traceback."""
+    from devices import DeviceError
+    from hwnas.export import OnnxExportError
+    from hwnas.jobs import BudgetError, LatencyFileError
+    from hwnas.spaces import ArchIndexError, ArchStringError, UnknownSpaceError
+    from hwnas.tables import DataFileError, UnknownColumnError
+    from profilers import ProfilerError
+
+    return (
+        ArchIndexError,
+        ArchStringError,
+        BudgetError,
+        DataFileError,
+        DeviceError,
+        LatencyFileError,
+        OnnxExportError,
+        ProfilerError,
+        UnknownColumnError,
+        UnknownSpaceError,
+    )
+
+
+def _progress_bar(label: str):
+    """A rich progress bar and a `progress(done, total, key, measurement)` callback for it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        transient=False,
+    )
+    task = bar.add_task(label, total=None, last="")
+
+    def progress(done: int, total: int, key: str, measurement) -> None:
+        last = "resumed" if measurement is None else f"{measurement.latency.median_ms:.3f} ms"
+        bar.update(task, completed=done, total=total, last=f"{key}  {last}")
+
+    return bar, progress
+
+
+def _profile_config(args: argparse.Namespace):
+    from hwnas.jobs import ProfileConfig
+
+    return ProfileConfig(
+        samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        intra_op_threads=args.threads,
+        max_time_s=args.max_time_s,
+    )
+
+
+def _device(args: argparse.Namespace):
+    from devices import Device, local_device
+
+    return Device.from_toml(args.device_file) if args.device_file else local_device(args.device)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from hwnas.jobs import profile_device
+    from profilers import MeasurementStore
+
+    device = _device(args)
+    out = args.out or DEFAULT_RUNS_DIR / device.name
+    store_path = args.store or out / "measurements.sqlite"
+    bar, progress = _progress_bar(f"profiling {device.name}")
+    with bar:
+        result = profile_device(store_path, _profile_config(args), device=device, progress=progress)
+    csv_path = out / "latency_ms.csv"
+    with MeasurementStore(store_path) as store:
+        store.export_csv(csv_path, device=device.name)
+    print(f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store")
+    print(f"store: {store_path}")
+    print(f"latencies (arch,latency_ms): {csv_path}")
+    return 0
+
+
+def _latencies(args: argparse.Namespace) -> dict[str, float]:
+    from hwnas.jobs import latencies_from_table, read_latency_csv
+    from profilers import MeasurementStore, StoreError
+
+    if args.device_latencies:
+        return read_latency_csv(args.device_latencies)
+    if args.table_device:
+        return latencies_from_table(args.table_device)
+    with MeasurementStore(args.store) as store:
+        devices = sorted({m.device for m in store.measurements()})
+        device = args.device or (devices[0] if len(devices) == 1 else None)
+        if device not in devices:
+            raise StoreError(
+                f"{args.store} holds measurements of {devices or 'no device'}; "
+                f"name one with --device" + (f" (not {args.device!r})" if args.device else "")
+            )
+        return {m.key: m.latency.median_ms for m in store.measurements(device=device)}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from hwnas.jobs import generate_for_budget
+
+    result = generate_for_budget(
+        _latencies(args), args.latency_budget_ms, dataset=args.dataset, model=args.model
+    )
+    chosen = result.chosen
+    print(chosen.arch)
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
+        f"(budget {args.latency_budget_ms:g} ms)"
+    )
+    print(
+        f"{result.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
+    )
+    if chosen.measured_latency_ms is not None:
+        print(f"measured latency: {chosen.measured_latency_ms:.3f} ms")
+    print(
+        f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
+        f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+    )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hwnas.jobs import export_arch
+
+    report = export_arch(
+        args.arch,
+        args.out,
+        predicted_latency_ms=args.predicted_latency_ms,
+        budget_ms=args.latency_budget_ms,
+        intra_op_threads=args.threads,
+    )
+    _print_export(report)
+    return 0 if report.passed else 1
+
+
+def _print_export(report) -> None:
+    print(f"onnx: {report.onnx_path} ({report.exporter} exporter, opset {report.opset})")
+    verdict = "ok" if report.passed else "FAILED"
+    print(
+        f"max abs error vs PyTorch: {report.max_abs_error:.3g} "
+        f"(tolerance {report.tolerance:g}: {verdict})"
+    )
+    measured = report.measured_latency
+    line = (
+        f"measured latency: {measured['median_ms']:.3f} ms median, p90 {measured['p90_ms']:.3f} ms"
+    )
+    if report.predicted_latency_ms is not None:
+        line += f"; predicted {report.predicted_latency_ms:.3f} ms"
+    print(line)
+    print(f"report: {Path(report.onnx_path).parent / 'report.json'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hwnas.jobs import run_pipeline
+
+    device = _device(args)
+    out = args.out or DEFAULT_RUNS_DIR / device.name
+    bar, progress = _progress_bar(f"profiling {device.name}")
+    with bar:
+        result = run_pipeline(
+            out,
+            budget_ms=args.latency_budget_ms,
+            config=_profile_config(args),
+            dataset=args.dataset,
+            device=device,
+            progress=progress,
+        )
+    chosen = result.generate.chosen
+    how = " (median measured latency; set --latency-budget-ms)" if result.budget_from_median else ""
+    print(f"device: {device.name}; {len(result.profile.latency_ms)} cells profiled")
+    print(f"budget: {result.budget_ms:.3f} ms{how}")
+    print(f"chosen: {chosen.arch}")
+    print(f"{result.generate.dataset} test accuracy: {chosen.accuracy:.2f}%")
+    _print_export(result.export)
+    summary = {
+        "device": device.name,
+        "budget_ms": result.budget_ms,
+        "arch": chosen.arch,
+        "predicted_latency_ms": chosen.predicted_latency_ms,
+        "measured_latency_ms": result.export.measured_latency["median_ms"],
+        "max_abs_error": result.export.max_abs_error,
+        "onnx": result.export.onnx_path,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0 if result.export.passed else 1
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=30,
+        help="random cells timed beyond the 10 references (default 30)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="ONNX Runtime intra-op threads (default: every usable core)",
+    )
+    parser.add_argument(
+        "--max-time-s",
+        type=float,
+        default=2.0,
+        help="time cap per cell of the repeated runs (default 2 s)",
+    )
+    parser.add_argument(
+        "--device", help="name to store the measurements under (default local-<host>)"
+    )
+    parser.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwnas", description="Hardware-aware NAS: profile, generate for a budget, export."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run", help="profile this machine, generate for a budget, export (main job)"
+    )
+    _add_profile_options(run)
+    run.add_argument(
+        "--latency-budget-ms",
+        type=float,
+        help="latency budget (default: the median measured latency)",
+    )
+    run.add_argument(
+        "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
+    )
+    run.set_defaults(func=cmd_run)
+
+    profile = sub.add_parser("profile", help="time NB201 cells on this machine with ONNX Runtime")
+    _add_profile_options(profile)
+    profile.add_argument(
+        "--store", type=Path, help="measurement store (default OUT/measurements.sqlite)"
+    )
+    profile.set_defaults(func=cmd_profile)
+
+    generate = sub.add_parser(
+        "generate", help="the most accurate NB201 cell within a latency budget"
+    )
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--device-latencies", type=Path, help="CSV with arch,latency_ms rows")
+    source.add_argument("--store", type=Path, help="a measurement store written by hwnas profile")
+    source.add_argument("--table-device", help="a device column of the shipped NB201 latency table")
+    generate.add_argument("--device", help="with --store: which device's measurements")
+    generate.add_argument("--latency-budget-ms", type=float, required=True)
+    generate.add_argument(
+        "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
+    )
+    generate.add_argument(
+        "--model",
+        default="auto",
+        choices=("auto", "ridge", "gbr"),
+        help="latency model (default: chosen by cross-validation)",
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    export = sub.add_parser("export", help="export a cell's network to ONNX, check and time it")
+    export.add_argument("--arch", required=True, help="NB201 string |op~0|+|op~0|op~1|+|...|")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument("--predicted-latency-ms", type=float)
+    export.add_argument("--latency-budget-ms", type=float)
+    export.add_argument("--threads", type=int, default=None)
+    export.set_defaults(func=cmd_export)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except _user_errors() as err:
+        print(f"hwnas {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Job 3: export a cell's network to ONNX, check it against PyTorch, time it on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.export import OnnxExport, export_onnx, max_abs_error_vs_torch
+from hwnas.spaces.nb201 import NB201Arch, NB201Space
+
+FP32_ATOL = 1e-4
+"""Largest absolute output difference accepted between ONNX Runtime and PyTorch at fp32."""
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What was exported, how close it is to PyTorch, and how fast it runs here.
+
+    Attributes:
+        arch: The architecture string.
+        onnx_path: The exported file; `sha256` is its digest.
+        exporter: Which ONNX exporter produced it (and `fallback_reason` if not the default).
+        max_abs_error: Largest |ONNX Runtime - PyTorch| over a random batch of `check_batch`.
+        passed: Whether `max_abs_error` <= `tolerance`.
+        measured_latency: The profiler's statistics (ms) at batch 1 on this machine.
+        predicted_latency_ms: The predictor's latency, where one was given.
+        budget_ms: The budget the cell was chosen for, where one was given.
+    """
+
+    arch: str
+    onnx_path: str
+    sha256: str
+    exporter: str
+    opset: int
+    fallback_reason: str | None
+    params: int
+    macs: int
+    check_batch: int
+    max_abs_error: float
+    tolerance: float
+    passed: bool
+    measured_latency: dict
+    runtime: dict
+    predicted_latency_ms: float | None = None
+    budget_ms: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def export_arch(
+    arch: str | NB201Arch,
+    out_dir: str | Path,
+    *,
+    predicted_latency_ms: float | None = None,
+    budget_ms: float | None = None,
+    config: OnnxExport | None = None,
+    timing=None,
+    intra_op_threads: int | None = None,
+    check_batch: int = 4,
+    seed: int = 0,
+) -> ExportReport:
+    """Exports the NB201 network of `arch` to `out_dir`, verifies and times it, writes a report.
+
+    The network has freshly initialised weights (seeded) and BatchNorm statistics estimated on
+    random batches, so its activations have the scale of a trained network's: latency and the
+    export check do not depend on trained values. The report is also written to
+    `out_dir/report.json`.
+    """
+    import torch
+
+    from hwnas.batchnorm import random_batches, recalibrate_batchnorm
+    from hwnas.complexity import count_macs, count_params
+    from profilers import TimingConfig, create_runtime, profile_onnx
+
+    space = NB201Space()
+    arch = arch if isinstance(arch, NB201Arch) else space.parse(arch)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    model = recalibrate_batchnorm(space.build(arch), random_batches((16, *space.input_shape)))
+    result = export_onnx(model, space.input_shape, out_dir / f"nb201_{arch.index:05d}.onnx", config)
+    inputs = np.random.default_rng(seed).standard_normal(
+        (check_batch, *space.input_shape), dtype=np.float32
+    )
+    runtime = create_runtime("onnxruntime", intra_op_threads=intra_op_threads)
+    error = max_abs_error_vs_torch(model, result.path, inputs, runtime)
+    stats, _fingerprint = profile_onnx(result.path, runtime, timing or TimingConfig(), 1)
+    report = ExportReport(
+        arch=str(arch),
+        onnx_path=str(result.path),
+        sha256=_sha256(result.path),
+        exporter=result.exporter,
+        opset=result.opset,
+        fallback_reason=result.fallback_reason,
+        params=count_params(model),
+        macs=count_macs(model, (1, *space.input_shape)),
+        check_batch=check_batch,
+        max_abs_error=error,
+        tolerance=FP32_ATOL,
+        passed=error <= FP32_ATOL,
+        measured_latency=stats.to_dict(),
+        runtime=runtime.describe(),
+        predicted_latency_ms=predicted_latency_ms,
+        budget_ms=budget_ms,
+    )
+    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report

@@ -1,0 +1,174 @@
+"""Job 2: generate an architecture for a latency budget from a device's measured latencies."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.spaces.nb201 import ArchStringError, NB201Arch, all_codes, encode, encode_codes
+from hwnas.tables import load_accuracy_table, load_latency_table
+
+DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+MIN_SAMPLES = 10
+
+
+class BudgetError(ValueError):
+    """No architecture is predicted to meet the latency budget."""
+
+
+class LatencyFileError(ValueError):
+    """A latency file (CSV `arch,latency_ms`) that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One NB201 cell with its predicted latency and its tabulated accuracy."""
+
+    arch: str
+    nb201_index: int
+    predicted_latency_ms: float
+    accuracy: float
+    measured_latency_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class GenerateResult:
+    """The chosen cell for a budget, and what the choice rests on.
+
+    Attributes:
+        chosen: The most accurate cell predicted to meet the budget.
+        fastest: The cell with the lowest predicted latency.
+        budget_ms: The latency budget.
+        dataset: The dataset whose test accuracy ranks the cells.
+        n_within_budget: How many of the 15,625 cells are predicted to meet the budget.
+        predictor: The latency model used: name, cross-validated MAPE, training samples.
+    """
+
+    chosen: Candidate
+    fastest: Candidate
+    budget_ms: float
+    dataset: str
+    n_within_budget: int
+    predictor: dict
+
+
+def read_latency_csv(path: str | Path) -> dict[str, float]:
+    """Reads `arch,latency_ms` rows (other columns are ignored) keyed by canonical arch string.
+
+    Raises:
+        LatencyFileError: naming the file, the line and what is wrong there.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise LatencyFileError(f"cannot read latency file {path}: {err}") from err
+    reader = csv.DictReader(text.splitlines())
+    if reader.fieldnames is None or not {"arch", "latency_ms"} <= set(reader.fieldnames):
+        raise LatencyFileError(
+            f"{path}: the header must name the columns 'arch' and 'latency_ms', "
+            f"found {reader.fieldnames}"
+        )
+    latencies: dict[str, float] = {}
+    for line_no, row in enumerate(reader, start=2):
+        try:
+            arch = str(NB201Arch.from_string(row["arch"] or ""))
+        except ArchStringError as err:
+            raise LatencyFileError(f"{path}, line {line_no}: {err}") from None
+        try:
+            value = float(row["latency_ms"])
+        except (TypeError, ValueError):
+            raise LatencyFileError(
+                f"{path}, line {line_no}: latency_ms {row['latency_ms']!r} is not a number"
+            ) from None
+        if not math.isfinite(value) or value <= 0:
+            raise LatencyFileError(f"{path}, line {line_no}: latency_ms must be positive")
+        if arch in latencies:
+            raise LatencyFileError(f"{path}, line {line_no}: {arch} appears a second time")
+        latencies[arch] = value
+    return latencies
+
+
+def latencies_from_table(device: str) -> dict[str, float]:
+    """The shipped NB201 latencies of one literature device setting (e.g. `gold_6240`)."""
+    return load_latency_table("nb201").by_arch(device)
+
+
+def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
+    """A `predictors.LatencyRegressor` fitted on the one-hot encoding of the given cells."""
+    from predictors import LatencyRegressor
+
+    if len(latencies) < MIN_SAMPLES:
+        raise ValueError(
+            f"a latency predictor needs at least {MIN_SAMPLES} measured cells, got "
+            f"{len(latencies)}: profile the device first (hwnas profile)"
+        )
+    archs = [NB201Arch.from_string(a) for a in latencies]
+    targets = np.array([latencies[a] for a in latencies], dtype=np.float64)
+    return LatencyRegressor(model=model).fit(encode(archs), targets)
+
+
+def generate_for_budget(
+    latencies: dict[str, float],
+    budget_ms: float,
+    dataset: str = "cifar10",
+    model: str = "auto",
+) -> GenerateResult:
+    """The most accurate NB201 cell whose predicted latency on the device fits `budget_ms`.
+
+    Args:
+        latencies: Measured latency (ms) of at least 10 cells on the device, keyed by string.
+        budget_ms: The latency budget.
+        dataset: Whose tabulated test accuracy ranks the cells: one of `DATASETS`.
+        model: The latency model ("auto" picks by cross-validation).
+
+    Raises:
+        BudgetError: when no cell is predicted to meet the budget; the message names the
+            fastest cell and its predicted latency.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if not math.isfinite(budget_ms) or budget_ms <= 0:
+        raise ValueError(f"the latency budget must be a positive number of ms, got {budget_ms}")
+    predictor = fit_latency_predictor(latencies, model)
+    codes = all_codes()
+    predicted = predictor.predict(encode_codes(codes))
+    accuracy_table = load_accuracy_table()
+    accuracy = accuracy_table.column(f"{dataset}_test_acc")
+
+    def candidate(index: int) -> Candidate:
+        arch = accuracy_table.archs[index]
+        return Candidate(
+            arch=arch,
+            nb201_index=index,
+            predicted_latency_ms=float(predicted[index]),
+            accuracy=float(accuracy[index]),
+            measured_latency_ms=latencies.get(arch),
+        )
+
+    fastest = candidate(int(np.argmin(predicted)))
+    fits = np.flatnonzero(predicted <= budget_ms)
+    if fits.size == 0:
+        raise BudgetError(
+            f"no NB201 cell is predicted to run within {budget_ms:g} ms on this device; the "
+            f"fastest is {fastest.arch} at a predicted {fastest.predicted_latency_ms:.3f} ms "
+            f"({dataset} accuracy {fastest.accuracy:.2f}%): raise the budget to at least that"
+        )
+    # Most accurate first; among equals the faster one.
+    best = fits[np.lexsort((predicted[fits], -accuracy[fits]))[0]]
+    return GenerateResult(
+        chosen=candidate(int(best)),
+        fastest=fastest,
+        budget_ms=float(budget_ms),
+        dataset=dataset,
+        n_within_budget=int(fits.size),
+        predictor={
+            "model": predictor.model_,
+            "cv_mape": predictor.cv_mape_,
+            "n_train": len(latencies),
+        },
+    )

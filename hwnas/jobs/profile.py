@@ -1,0 +1,160 @@
+"""Job 1: profile a device: time the reference cells and sampled cells, store every result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
+
+RUNTIME = "onnxruntime"
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """What to measure: how many cells beyond the 10 references, at which batch and threads.
+
+    Attributes:
+        samples: Cells drawn at random (seeded, distinct from the references) beyond the 10.
+        seed: Seed of the draw; the same seed draws the same cells, so a rerun resumes.
+        batch_size: Inference batch size.
+        intra_op_threads: ONNX Runtime intra-op threads; None uses every usable core.
+        warmup_runs, min_runs, max_runs, max_time_s, target_rel_ci: the timing method (see
+            `profilers.TimingConfig`).
+        exporter: ONNX exporter used for the timed files ("auto", "dynamo" or "legacy").
+    """
+
+    samples: int = 30
+    seed: int = 0
+    batch_size: int = 1
+    intra_op_threads: int | None = None
+    warmup_runs: int = 10
+    min_runs: int = 20
+    max_runs: int = 1000
+    max_time_s: float = 2.0
+    target_rel_ci: float = 0.01
+    exporter: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.samples < 0:
+            raise ValueError(f"samples must be >= 0, got {self.samples}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if self.intra_op_threads is not None and self.intra_op_threads < 1:
+            raise ValueError(f"intra_op_threads must be >= 1, got {self.intra_op_threads}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def timing(self):
+        from profilers import TimingConfig
+
+        return TimingConfig(
+            warmup_runs=self.warmup_runs,
+            min_runs=self.min_runs,
+            max_runs=self.max_runs,
+            max_time_s=self.max_time_s,
+            target_rel_ci=self.target_rel_ci,
+        )
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """The outcome of `profile_device`.
+
+    Attributes:
+        device: The device name the measurements are stored under.
+        store_path: The measurement store.
+        latency_ms: Median latency of every profiled cell, keyed by architecture string.
+        measured: Cells timed in this run.
+        resumed: Cells found in the store from an earlier run and not timed again.
+    """
+
+    device: str
+    store_path: Path
+    latency_ms: dict[str, float]
+    measured: tuple[str, ...] = field(default_factory=tuple)
+    resumed: tuple[str, ...] = field(default_factory=tuple)
+
+
+def profile_archs(config: ProfileConfig) -> list[NB201Arch]:
+    """The cells a profile times: the 10 references first, then `samples` distinct random cells."""
+    space = NB201Space()
+    archs = list(space.reference_archs())
+    seen = set(archs)
+    target = min(len(archs) + config.samples, NUM_ARCHS)
+    rng = np.random.default_rng(config.seed)
+    while len(archs) < target:
+        arch = space.sample(rng)
+        if arch not in seen:
+            seen.add(arch)
+            archs.append(arch)
+    return archs
+
+
+def profile_device(
+    store_path: str | Path,
+    config: ProfileConfig | None = None,
+    *,
+    device=None,
+    workdir: str | Path | None = None,
+    progress: Callable | None = None,
+) -> ProfileResult:
+    """Times NB201 networks with ONNX Runtime on this machine and stores each result at once.
+
+    Cells already in the store for this device, runtime, batch size and precision are not
+    timed again, so a killed run resumes where it stopped.
+
+    Args:
+        store_path: The SQLite measurement store (created if missing).
+        config: What to measure.
+        device: A `devices.Device`; the local CPU by default.
+        workdir: Where the timed ONNX files are written; next to the store by default.
+        progress: Called as `progress(done, total, key, measurement_or_None)`.
+    """
+    from devices import local_device
+    from hwnas.export import OnnxExport, export_onnx
+    from profilers import MeasurementStore, create_runtime, run_campaign
+
+    config = config or ProfileConfig()
+    device = device or local_device()
+    store_path = Path(store_path)
+    workdir = Path(workdir) if workdir else store_path.parent / "onnx"
+    runtime = create_runtime(RUNTIME, intra_op_threads=config.intra_op_threads)
+    space = NB201Space()
+    export_config = OnnxExport(exporter=config.exporter)
+
+    def exporter_for(arch: NB201Arch) -> Callable[[], Path]:
+        def export() -> Path:
+            path = workdir / f"nb201_{arch.index:05d}.onnx"
+            export_onnx(space.build(arch), space.input_shape, path, export_config)
+            return path
+
+        return export
+
+    archs = profile_archs(config)
+    items = [(str(arch), exporter_for(arch)) for arch in archs]
+    with MeasurementStore(store_path) as store:
+        outcome = run_campaign(
+            items,
+            store,
+            runtime,
+            device,
+            timing=config.timing(),
+            batch_size=config.batch_size,
+            progress=progress,
+        )
+        latency = {}
+        for arch in archs:
+            row = store.get(str(arch), device.name, runtime.name, batch_size=config.batch_size)
+            latency[str(arch)] = row.latency.median_ms
+    return ProfileResult(
+        device=device.name,
+        store_path=store_path,
+        latency_ms=latency,
+        measured=tuple(outcome.measured),
+        resumed=tuple(outcome.skipped),
+    )

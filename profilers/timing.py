@@ -1,0 +1,149 @@
+"""Timing a callable: warm-up, then repeated runs until the median is known precisely enough."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from profilers.errors import ConfigError
+from profilers.stats import (
+    STOP_CONVERGED,
+    STOP_MAX_RUNS,
+    STOP_TIME_CAP,
+    LatencyStats,
+    median_ci_halfwidth,
+    summarize,
+)
+
+# After min_runs, the stopping rule is checked again once the sample has grown by this fraction
+# (but at least _CHECK_EVERY_MIN runs), so checks cost O(n log n) a logarithmic number of times.
+_CHECK_GROWTH = 0.1
+_CHECK_EVERY_MIN = 5
+
+
+@dataclass(frozen=True)
+class TimingConfig:
+    """How long to warm up and when to stop timing.
+
+    Attributes:
+        warmup_runs: Untimed runs before measuring; warm-up lasts until both ``warmup_runs``
+            runs are done and ``warmup_s`` seconds have passed.
+        warmup_s: Minimum warm-up duration in seconds.
+        min_runs: Timed runs always performed, whatever the caps say (at least 2).
+        max_runs: Timed runs after which timing stops (``stop_reason="max_runs"``).
+        max_time_s: Seconds of timed runs after which timing stops once ``min_runs`` are done
+            (``stop_reason="time_cap"``).
+        target_rel_ci: Timing stops as ``"converged"`` when the 95 % confidence interval of
+            the median is within ``± target_rel_ci`` of the median.
+    """
+
+    warmup_runs: int = 10
+    warmup_s: float = 0.2
+    min_runs: int = 20
+    max_runs: int = 2000
+    max_time_s: float = 5.0
+    target_rel_ci: float = 0.01
+
+    def __post_init__(self) -> None:
+        for name in ("warmup_runs", "min_runs", "max_runs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"TimingConfig.{name} must be an integer, got {value!r}")
+        for name in ("warmup_s", "max_time_s", "target_rel_ci"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"TimingConfig.{name} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise ConfigError(f"TimingConfig.{name} must be finite, got {value!r}")
+        if self.warmup_runs < 0 or self.warmup_s < 0:
+            raise ConfigError(
+                f"TimingConfig warm-up must be >= 0, got warmup_runs={self.warmup_runs}, "
+                f"warmup_s={self.warmup_s}"
+            )
+        if self.min_runs < 2:
+            raise ConfigError(
+                f"TimingConfig.min_runs must be >= 2 (a spread needs two samples), "
+                f"got {self.min_runs}"
+            )
+        if self.max_runs < self.min_runs:
+            raise ConfigError(
+                f"TimingConfig.max_runs ({self.max_runs}) must be >= min_runs ({self.min_runs})"
+            )
+        if self.max_time_s <= 0:
+            raise ConfigError(f"TimingConfig.max_time_s must be > 0, got {self.max_time_s}")
+        if not 0 < self.target_rel_ci < 1:
+            raise ConfigError(
+                f"TimingConfig.target_rel_ci must be in (0, 1), e.g. 0.01 for ±1 %, "
+                f"got {self.target_rel_ci}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-serialisable dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TimingConfig:
+        """Build a config from a mapping; missing keys take their defaults."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(
+                f"TimingConfig.from_dict: unknown keys {unknown}; allowed keys are {sorted(names)}"
+            )
+        return cls(**dict(data))
+
+
+def time_callable(
+    fn: Callable[[], object],
+    config: TimingConfig | None = None,
+    *,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> LatencyStats:
+    """Time ``fn()`` and summarise its latency.
+
+    Warm-up runs are untimed. Timed runs then continue until, checked after ``min_runs`` and
+    every ~10 % more runs, the median's confidence interval meets ``config.target_rel_ci``
+    (``"converged"``), or ``max_time_s`` of timed runs have passed (``"time_cap"``), or
+    ``max_runs`` runs were made (``"max_runs"``). When a cap stops the loop, the criterion is
+    checked once more on all samples and ``"converged"`` is reported if it holds.
+
+    Args:
+        fn: Zero-argument callable doing one inference; its result is discarded.
+        config: Stopping rule; default ``TimingConfig()``.
+        clock: Monotonic clock in nanoseconds (tests pass a fake one).
+    """
+    config = config or TimingConfig()
+
+    warmup_end = clock() + int(config.warmup_s * 1e9)
+    runs = 0
+    while runs < config.warmup_runs or clock() < warmup_end:
+        fn()
+        runs += 1
+
+    samples_ns: list[int] = []
+    max_time_ns = int(config.max_time_s * 1e9)
+    next_check = config.min_runs
+    start = clock()
+    stop_reason = None
+    while stop_reason is None:
+        t0 = clock()
+        fn()
+        t1 = clock()
+        samples_ns.append(t1 - t0)
+        n = len(samples_ns)
+        if n < config.min_runs:
+            continue
+        if n >= next_check:
+            if median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
+                return summarize([s / 1e6 for s in samples_ns], STOP_CONVERGED)
+            next_check = n + max(_CHECK_EVERY_MIN, int(n * _CHECK_GROWTH))
+        if n >= config.max_runs:
+            stop_reason = STOP_MAX_RUNS
+        elif t1 - start >= max_time_ns:
+            stop_reason = STOP_TIME_CAP
+    if median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
+        stop_reason = STOP_CONVERGED
+    return summarize([s / 1e6 for s in samples_ns], stop_reason)

@@ -1,0 +1,106 @@
+"""Job 2: the most accurate cell within a latency budget, from a device's latencies."""
+
+import numpy as np
+import pytest
+
+from hwnas.jobs import (
+    BudgetError,
+    LatencyFileError,
+    generate_for_budget,
+    latencies_from_table,
+    read_latency_csv,
+)
+from hwnas.jobs.generate import fit_latency_predictor
+from hwnas.spaces import NB201Arch
+from hwnas.spaces.nb201 import all_codes, encode_codes
+from hwnas.tables import UnknownColumnError, load_accuracy_table, reference_archs
+from predictors import spearman
+
+
+def _sampled_latencies(device="gold_6240", n=40, seed=0):
+    table = latencies_from_table(device)
+    refs = list(reference_archs("nb201"))
+    rng = np.random.default_rng(seed)
+    others = [a for a in rng.permutation(list(table))[: n + 10] if a not in refs][: n - 10]
+    return {a: table[a] for a in refs + others}, table
+
+
+def test_predictor_ranks_a_real_device_from_40_cells():
+    sample, table = _sampled_latencies()
+    predictor = fit_latency_predictor(sample)
+    predicted = predictor.predict(encode_codes(all_codes()))
+    truth = [table[a] for a in load_accuracy_table().archs]
+    assert spearman(truth, predicted) > 0.8
+
+
+def test_chosen_cell_is_the_most_accurate_within_budget():
+    sample, _ = _sampled_latencies()
+    budget = float(np.median(list(sample.values())))
+    result = generate_for_budget(sample, budget)
+    assert result.chosen.predicted_latency_ms <= budget
+    # Recompute the choice independently with the same predictor.
+    predicted = fit_latency_predictor(sample).predict(encode_codes(all_codes()))
+    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    assert result.chosen.accuracy == pytest.approx(accuracy[predicted <= budget].max())
+    assert result.n_within_budget == int(np.sum(predicted <= budget))
+    assert NB201Arch.from_string(result.chosen.arch).index == result.chosen.nb201_index
+    looser = generate_for_budget(sample, budget * 2)
+    assert looser.chosen.accuracy >= result.chosen.accuracy
+
+
+def test_budget_nothing_meets_names_the_fastest():
+    sample, _ = _sampled_latencies()
+    with pytest.raises(
+        BudgetError, match=r"no NB201 cell .* within 0.01 ms.* fastest is \|"
+    ) as info:
+        generate_for_budget(sample, 0.01)
+    fastest = str(info.value).split("fastest is ")[1].split(" ")[0]
+    NB201Arch.from_string(fastest)
+
+
+def test_bad_arguments():
+    sample, _ = _sampled_latencies()
+    with pytest.raises(ValueError, match="positive"):
+        generate_for_budget(sample, -1)
+    with pytest.raises(ValueError, match="dataset"):
+        generate_for_budget(sample, 5, dataset="mnist")
+    with pytest.raises(ValueError, match="at least 10"):
+        generate_for_budget(dict(list(sample.items())[:5]), 5)
+
+
+def test_unknown_device_column():
+    with pytest.raises(UnknownColumnError, match="no column 'rpi4'.*silver_4114"):
+        latencies_from_table("rpi4")
+
+
+def test_read_latency_csv(tmp_path):
+    arch = "|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|"
+    path = tmp_path / "lat.csv"
+    path.write_text(f"arch,latency_ms,p90_ms\n{arch},1.5,2\n")
+    assert read_latency_csv(path) == {arch: 1.5}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ("architecture,ms\nx,1\n", "must name the columns 'arch' and 'latency_ms'"),
+        ("arch,latency_ms\n|none~0|+|none~0|,1\n", "line 2: not a NAS-Bench-201"),
+        (
+            "arch,latency_ms\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,fast\n",
+            "line 2: latency_ms 'fast'",
+        ),
+        ("arch,latency_ms\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,0\n", "positive"),
+        (
+            "arch,latency_ms\n|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,1\n"
+            "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|,2\n",
+            "line 3: .* a second time",
+        ),
+    ],
+)
+def test_bad_latency_csv(tmp_path, body, fragment):
+    path = tmp_path / "lat.csv"
+    path.write_text(body)
+    with pytest.raises(LatencyFileError, match=fragment):
+        read_latency_csv(path)
+    with pytest.raises(LatencyFileError, match="cannot read"):
+        read_latency_csv(tmp_path / "missing.csv")

@@ -1,0 +1,149 @@
+"""Campaigns: measure what is missing, skip what is stored, write each result at once."""
+
+import json
+
+import pytest
+
+from devices import Device
+from profilers import (
+    MeasurementStore,
+    ModelLoadError,
+    OnnxRuntime,
+    create_runtime,
+    profile_onnx,
+    run_campaign,
+)
+from profilers.campaign import file_sha256
+
+
+@pytest.fixture
+def runtime():
+    return OnnxRuntime(intra_op_threads=1)
+
+
+@pytest.fixture
+def device():
+    return Device(name="ci-box", kind="cpu", runtimes=("onnxruntime",))
+
+
+@pytest.fixture
+def store(tmp_path):
+    with MeasurementStore(tmp_path / "store.sqlite") as store:
+        yield store
+
+
+def must_not_be_called():
+    raise AssertionError("the source of a stored key was exported again")
+
+
+def test_profile_onnx(tiny_onnx, runtime, fast_timing):
+    stats, info = profile_onnx(tiny_onnx, runtime, fast_timing, batch_size=2)
+    assert 6 <= stats.n <= 30 and stats.median_ms > 0
+    assert info["inputs"] == [
+        {"name": "x", "shape": ["N", 4], "dtype": "float32", "timed_shape": [2, 4]}
+    ]
+    assert info["runtime"]["providers"] == ["CPUExecutionProvider"]
+    assert info["model_sha256"] == file_sha256(tiny_onnx)
+    assert info["batch_size"] == 2 and info["timing"] == fast_timing.to_dict()
+    assert json.loads(json.dumps(info)) == info
+
+
+def test_campaign_measures_writes_and_reports_progress(
+    tiny_onnx_factory, store, runtime, device, fast_timing
+):
+    calls = []
+    items = [
+        ("a", tiny_onnx_factory("a.onnx")),
+        ("b", lambda: tiny_onnx_factory("b.onnx")),  # exported lazily
+    ]
+    result = run_campaign(
+        items, store, runtime, device, timing=fast_timing, progress=lambda *a: calls.append(a)
+    )
+    assert result.measured == ("a", "b") and result.skipped == () and result.total == 2
+    assert [(done, total, key) for done, total, key, _ in calls] == [(1, 2, "a"), (2, 2, "b")]
+    m = store.get("a", "ci-box", "onnxruntime")
+    assert calls[0][3] == m
+    assert (m.precision, m.batch_size) == ("fp32", 1)
+    assert m.energy_mj is None and m.energy_reason == "no energy meter on this device"
+    assert m.runtime_info == runtime.describe()
+    fp = m.fingerprint
+    assert fp["host"]["cpu_usable_cores"] >= 1
+    assert fp["runtime"]["intra_op_threads"] == 1
+    assert fp["device"]["name"] == "ci-box"
+    assert (fp["batch_size"], fp["precision"]) == (1, "fp32")
+    assert fp["inputs"][0]["timed_shape"] == [1, 4]
+
+
+def test_campaign_resumes_without_exporting_stored_keys(
+    tiny_onnx_factory, store, runtime, device, fast_timing
+):
+    run_campaign([("a", tiny_onnx_factory("a.onnx"))], store, runtime, device, timing=fast_timing)
+    calls = []
+    result = run_campaign(
+        [("a", must_not_be_called), ("b", lambda: tiny_onnx_factory("b.onnx"))],
+        store,
+        runtime,
+        device,
+        timing=fast_timing,
+        progress=lambda *a: calls.append(a),
+    )
+    assert (result.measured, result.skipped) == (("b",), ("a",))
+    assert calls[0] == (1, 2, "a", None)
+    assert [m.key for m in store.measurements()] == ["a", "b"]
+
+
+def test_other_batch_size_or_precision_is_measured_again(
+    tiny_onnx, store, runtime, device, fast_timing
+):
+    run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)
+    result = run_campaign(
+        [("a", tiny_onnx)], store, runtime, device, timing=fast_timing, batch_size=4
+    )
+    assert result.measured == ("a",)
+    result = run_campaign(
+        [("a", tiny_onnx)], store, runtime, device, timing=fast_timing, precision="fp16"
+    )
+    assert result.measured == ("a",)
+    assert len(store) == 3
+    assert store.get("a", "ci-box", "onnxruntime", "fp32", 4).fingerprint["inputs"][0][
+        "timed_shape"
+    ] == [4, 4]
+
+
+def test_interrupted_campaign_keeps_finished_rows_and_resumes(
+    tiny_onnx_factory, tmp_path, runtime, device, fast_timing
+):
+    path = tmp_path / "store.sqlite"
+
+    def broken():
+        raise KeyboardInterrupt  # the user pressed Ctrl-C during the third export
+
+    items = [("a", tiny_onnx_factory("a.onnx")), ("b", tiny_onnx_factory("b.onnx"))]
+    with MeasurementStore(path) as store, pytest.raises(KeyboardInterrupt):
+        run_campaign([*items, ("c", broken)], store, runtime, device, timing=fast_timing)
+    with MeasurementStore(path) as store:
+        assert [m.key for m in store.measurements()] == ["a", "b"]
+        result = run_campaign(
+            [("a", must_not_be_called), ("b", must_not_be_called), ("c", tiny_onnx_factory())],
+            store,
+            runtime,
+            device,
+            timing=fast_timing,
+        )
+    assert (result.measured, result.skipped) == (("c",), ("a", "b"))
+
+
+def test_bad_model_stops_campaign_with_its_name(tmp_path, store, runtime, device, fast_timing):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(ModelLoadError, match="bad.onnx"):
+        run_campaign([("bad", bad)], store, runtime, device, timing=fast_timing)
+    assert len(store) == 0
+
+
+def test_energy_meter_named_but_not_read(tiny_onnx, store, fast_timing):
+    device = Device(name="jetson", kind="sbc", runtimes=("onnxruntime",), energy_meter="jetson")
+    runtime = create_runtime("onnxruntime", intra_op_threads=1)
+    run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)
+    m = store.get("a", "jetson", "onnxruntime")
+    assert m.energy_mj is None and "'jetson'" in m.energy_reason
