@@ -63,6 +63,7 @@ def _profile_config(args: argparse.Namespace):
         batch_size=args.batch_size,
         intra_op_threads=args.threads,
         max_time_s=args.max_time_s,
+        exporter=args.exporter,
     )
 
 
@@ -114,13 +115,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from hwnas.jobs import generate_for_budget
 
     result = generate_for_budget(
-        _latencies(args), args.latency_budget_ms, dataset=args.dataset, model=args.model
+        _latencies(args),
+        args.latency_budget_ms,
+        dataset=args.dataset,
+        model=args.model,
+        confidence=None if args.no_margin else args.confidence,
     )
     chosen = result.chosen
     print(chosen.arch)
     print(
         f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
-        f"(budget {args.latency_budget_ms:g} ms)"
+        f"({_bound_text(result)}; budget {args.latency_budget_ms:g} ms)"
     )
     print(
         f"{result.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
@@ -132,6 +137,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
         f"{result.predictor['model']} on {result.predictor['n_train']} cells"
     )
     return 0
+
+
+def _bound_text(result) -> str:
+    if result.confidence is None:
+        return "no margin"
+    return f"{result.confidence:.0%} bound {result.chosen.latency_bound_ms:.3f} ms"
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -177,6 +188,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             budget_ms=args.latency_budget_ms,
             config=_profile_config(args),
             dataset=args.dataset,
+            confidence=None if args.no_margin else args.confidence,
             device=device,
             progress=progress,
         )
@@ -185,6 +197,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"device: {device.name}; {len(result.profile.latency_ms)} cells profiled")
     print(f"budget: {result.budget_ms:.3f} ms{how}")
     print(f"chosen: {chosen.arch}")
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms ({_bound_text(result.generate)})"
+    )
     print(f"{result.generate.dataset} test accuracy: {chosen.accuracy:.2f}%")
     _print_export(result.export)
     summary = {
@@ -222,10 +237,31 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
         help="time cap per cell of the repeated runs (default 2 s)",
     )
     parser.add_argument(
+        "--exporter",
+        default="auto",
+        choices=("auto", "dynamo", "legacy"),
+        help="ONNX exporter of the timed files (default: torch.export-based, legacy fallback)",
+    )
+    parser.add_argument(
         "--device", help="name to store the measurements under (default local-<host>)"
     )
     parser.add_argument("--device-file", type=Path, help="a device description (TOML)")
     parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
+
+
+def _add_margin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=0.9,
+        help="the chosen cell's latency must stay within budget with this probability, by a "
+        "conformal bound from the predictor's cross-validated errors (default 0.9)",
+    )
+    parser.add_argument(
+        "--no-margin",
+        action="store_true",
+        help="compare the bare predicted latency with the budget (no bound)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -246,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
     )
+    _add_margin_options(run)
     run.set_defaults(func=cmd_run)
 
     profile = sub.add_parser("profile", help="time NB201 cells on this machine with ONNX Runtime")
@@ -267,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
     )
+    _add_margin_options(generate)
     generate.add_argument(
         "--model",
         default="auto",

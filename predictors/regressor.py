@@ -10,6 +10,9 @@ from sklearn.model_selection import KFold, cross_val_predict
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
 CANDIDATES = ("ridge", "gbr")
+FLOOR_FRACTION = 0.5
+"""Predictions are clipped below at this fraction of the fastest training latency: a linear
+model can extrapolate to zero or below, no latency can."""
 
 
 def make_candidate(name: str, random_state: int = 0) -> BaseEstimator:
@@ -36,7 +39,12 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
     Attributes:
         model_: The chosen candidate's name.
         estimator_: The fitted scikit-learn model.
+        floor_ms_: The lowest latency `predict` returns (`FLOOR_FRACTION` of the fastest
+            training sample).
         cv_mape_: Cross-validated MAPE (fraction) of every candidate that was tried.
+        cv_ratio_: For each training sample, true / cross-validated prediction of the chosen
+            model, (n,); empty where too few samples for cross-validation. Its quantiles
+            bound the prediction error (see `upper_bound`).
     """
 
     def __init__(self, model: str = "auto", cv: int = 5, random_state: int = 0) -> None:
@@ -53,6 +61,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         for name in names:
             make_candidate(name)  # fail early on an unknown name
         self.cv_mape_ = {}
+        cv_predictions = {}
         folds = min(self.cv, len(y))
         if len(names) > 1 or folds >= 2:
             splitter = KFold(folds, shuffle=True, random_state=self.random_state)
@@ -60,11 +69,37 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
                 estimator = make_candidate(name, self.random_state)
                 predicted = cross_val_predict(estimator, X, y, cv=splitter)
                 self.cv_mape_[name] = float(np.mean(np.abs(predicted - y) / y))
+                cv_predictions[name] = predicted
         self.model_ = min(self.cv_mape_, key=self.cv_mape_.get) if self.cv_mape_ else names[0]
+        chosen = cv_predictions.get(self.model_)
+        self.cv_ratio_ = (
+            y / np.maximum(chosen, 1e-3 * y.min()) if chosen is not None else np.empty(0)
+        )
         self.estimator_ = clone(make_candidate(self.model_, self.random_state)).fit(X, y)
+        self.floor_ms_ = float(FLOOR_FRACTION * y.min())
         return self
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        return self.estimator_.predict(X)
+        return np.maximum(self.estimator_.predict(X), self.floor_ms_)
+
+    def upper_bound(self, X, confidence: float = 0.9) -> np.ndarray:
+        """A latency that the true one stays below with about `confidence` probability.
+
+        Split-conformal bound on the ratio true / predicted: the prediction times the
+        ceil((n + 1) * confidence)-th smallest cross-validated ratio (never below 1).
+        """
+        check_is_fitted(self, "estimator_")
+        if not 0 < confidence < 1:
+            raise ValueError(f"confidence must be within (0, 1), got {confidence}")
+        return self.predict(X) * self.bound_factor(confidence)
+
+    def bound_factor(self, confidence: float = 0.9) -> float:
+        """The factor `upper_bound` applies to predictions; inf with too few samples for it."""
+        check_is_fitted(self, "estimator_")
+        n = self.cv_ratio_.size
+        rank = int(np.ceil((n + 1) * confidence))
+        if n == 0 or rank > n:
+            return float("inf")
+        return max(1.0, float(np.sort(self.cv_ratio_)[rank - 1]))

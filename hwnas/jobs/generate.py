@@ -26,11 +26,12 @@ class LatencyFileError(ValueError):
 
 @dataclass(frozen=True)
 class Candidate:
-    """One NB201 cell with its predicted latency and its tabulated accuracy."""
+    """One NB201 cell with its predicted latency (and upper bound) and tabulated accuracy."""
 
     arch: str
     nb201_index: int
     predicted_latency_ms: float
+    latency_bound_ms: float
     accuracy: float
     measured_latency_ms: float | None = None
 
@@ -40,9 +41,12 @@ class GenerateResult:
     """The chosen cell for a budget, and what the choice rests on.
 
     Attributes:
-        chosen: The most accurate cell predicted to meet the budget.
+        chosen: The most accurate cell whose latency bound meets the budget.
         fastest: The cell with the lowest predicted latency.
         budget_ms: The latency budget.
+        confidence: The probability the bound is meant to hold with (None: no margin, the
+            bound is the prediction).
+        bound_factor: latency_bound_ms / predicted_latency_ms for every cell.
         dataset: The dataset whose test accuracy ranks the cells.
         n_within_budget: How many of the 15,625 cells are predicted to meet the budget.
         predictor: The latency model used: name, cross-validated MAPE, training samples.
@@ -51,6 +55,8 @@ class GenerateResult:
     chosen: Candidate
     fastest: Candidate
     budget_ms: float
+    confidence: float | None
+    bound_factor: float
     dataset: str
     n_within_budget: int
     predictor: dict
@@ -117,26 +123,41 @@ def generate_for_budget(
     budget_ms: float,
     dataset: str = "cifar10",
     model: str = "auto",
+    confidence: float | None = 0.9,
 ) -> GenerateResult:
     """The most accurate NB201 cell whose predicted latency on the device fits `budget_ms`.
+
+    Picking the most accurate cell among those predicted to fit favours cells whose latency
+    is underestimated. So by default the prediction must fit with a margin: the predicted
+    latency times a split-conformal factor from the predictor's cross-validated errors
+    (`LatencyRegressor.upper_bound`), which the true latency stays below with about
+    `confidence` probability.
 
     Args:
         latencies: Measured latency (ms) of at least 10 cells on the device, keyed by string.
         budget_ms: The latency budget.
         dataset: Whose tabulated test accuracy ranks the cells: one of `DATASETS`.
         model: The latency model ("auto" picks by cross-validation).
+        confidence: Probability for the latency bound; None compares the bare prediction.
 
     Raises:
-        BudgetError: when no cell is predicted to meet the budget; the message names the
-            fastest cell and its predicted latency.
+        BudgetError: when no cell fits; the message names the fastest cell, its predicted
+            latency and the budget it would need.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if not math.isfinite(budget_ms) or budget_ms <= 0:
         raise ValueError(f"the latency budget must be a positive number of ms, got {budget_ms}")
     predictor = fit_latency_predictor(latencies, model)
+    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
+    if not math.isfinite(factor):
+        raise BudgetError(
+            f"{len(latencies)} measured cells are too few for a {confidence:.0%} latency bound: "
+            "measure more cells or lower the confidence"
+        )
     codes = all_codes()
     predicted = predictor.predict(encode_codes(codes))
+    bound = predicted * factor
     accuracy_table = load_accuracy_table()
     accuracy = accuracy_table.column(f"{dataset}_test_acc")
 
@@ -146,24 +167,30 @@ def generate_for_budget(
             arch=arch,
             nb201_index=index,
             predicted_latency_ms=float(predicted[index]),
+            latency_bound_ms=float(bound[index]),
             accuracy=float(accuracy[index]),
             measured_latency_ms=latencies.get(arch),
         )
 
     fastest = candidate(int(np.argmin(predicted)))
-    fits = np.flatnonzero(predicted <= budget_ms)
+    fits = np.flatnonzero(bound <= budget_ms)
     if fits.size == 0:
+        how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
         raise BudgetError(
-            f"no NB201 cell is predicted to run within {budget_ms:g} ms on this device; the "
+            f"no NB201 cell is {how} to run within {budget_ms:g} ms on this device; the "
             f"fastest is {fastest.arch} at a predicted {fastest.predicted_latency_ms:.3f} ms "
-            f"({dataset} accuracy {fastest.accuracy:.2f}%): raise the budget to at least that"
+            f"(bound {fastest.latency_bound_ms:.3f} ms, {dataset} accuracy "
+            f"{fastest.accuracy:.2f}%): raise the budget to at least "
+            f"{fastest.latency_bound_ms:.3f} ms"
         )
     # Most accurate first; among equals the faster one.
-    best = fits[np.lexsort((predicted[fits], -accuracy[fits]))[0]]
+    best = fits[np.lexsort((bound[fits], -accuracy[fits]))[0]]
     return GenerateResult(
         chosen=candidate(int(best)),
         fastest=fastest,
         budget_ms=float(budget_ms),
+        confidence=confidence,
+        bound_factor=factor,
         dataset=dataset,
         n_within_budget=int(fits.size),
         predictor={

@@ -29,13 +29,14 @@ def run_pipeline(
     budget_ms: float | None = None,
     config: ProfileConfig | None = None,
     dataset: str = "cifar10",
+    confidence: float | None = 0.9,
     device=None,
     progress: Callable | None = None,
 ) -> PipelineResult:
     """Profiles this machine, picks the most accurate cell within the budget, exports it.
 
     Without a budget, the median of the measured latencies is used, so that roughly half of
-    the profiled cells meet it.
+    the profiled cells meet it. `confidence` is passed to `generate_for_budget`.
 
     Files under `out_dir`: `measurements.sqlite` (the store, resumable), `latency_ms.csv`
     (`arch,latency_ms,...`), `onnx/` (the timed files) and `export/` (the chosen network's ONNX
@@ -54,7 +55,9 @@ def run_pipeline(
     from_median = budget_ms is None
     if from_median:
         budget_ms = statistics.median(profile.latency_ms.values())
-    generated = generate_for_budget(profile.latency_ms, budget_ms, dataset=dataset)
+    generated = generate_for_budget(
+        profile.latency_ms, budget_ms, dataset=dataset, confidence=confidence
+    )
     report = export_arch(
         generated.chosen.arch,
         out_dir / "export",

@@ -33,19 +33,35 @@ def test_predictor_ranks_a_real_device_from_40_cells():
     assert spearman(truth, predicted) > 0.8
 
 
-def test_chosen_cell_is_the_most_accurate_within_budget():
+@pytest.mark.parametrize("confidence", [0.9, None])
+def test_chosen_cell_is_the_most_accurate_within_budget(confidence):
     sample, _ = _sampled_latencies()
     budget = float(np.median(list(sample.values())))
-    result = generate_for_budget(sample, budget)
-    assert result.chosen.predicted_latency_ms <= budget
+    result = generate_for_budget(sample, budget, confidence=confidence)
+    assert result.chosen.latency_bound_ms <= budget
     # Recompute the choice independently with the same predictor.
-    predicted = fit_latency_predictor(sample).predict(encode_codes(all_codes()))
+    predictor = fit_latency_predictor(sample)
+    predicted = predictor.predict(encode_codes(all_codes()))
+    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
+    assert result.bound_factor == pytest.approx(factor)
+    assert factor >= 1.0
+    fits = predicted * factor <= budget
     accuracy = load_accuracy_table().column("cifar10_test_acc")
-    assert result.chosen.accuracy == pytest.approx(accuracy[predicted <= budget].max())
-    assert result.n_within_budget == int(np.sum(predicted <= budget))
+    assert result.chosen.accuracy == pytest.approx(accuracy[fits].max())
+    assert result.n_within_budget == int(np.sum(fits))
     assert NB201Arch.from_string(result.chosen.arch).index == result.chosen.nb201_index
-    looser = generate_for_budget(sample, budget * 2)
+    looser = generate_for_budget(sample, budget * 2, confidence=confidence)
     assert looser.chosen.accuracy >= result.chosen.accuracy
+
+
+def test_margin_makes_the_choice_more_cautious():
+    sample, table = _sampled_latencies()
+    budget = float(np.median(list(sample.values())))
+    plain = generate_for_budget(sample, budget, confidence=None)
+    cautious = generate_for_budget(sample, budget, confidence=0.9)
+    assert cautious.bound_factor > 1.0
+    assert cautious.n_within_budget < plain.n_within_budget
+    assert table[cautious.chosen.arch] <= table[plain.chosen.arch] * 1.5
 
 
 def test_budget_nothing_meets_names_the_fastest():

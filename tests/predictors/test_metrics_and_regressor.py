@@ -56,3 +56,26 @@ def test_regressor_contract():
         LatencyRegressor().fit(X, -y)
     with pytest.raises(ValueError, match="unknown model"):
         LatencyRegressor(model="svm").fit(X, y)
+
+
+def test_conformal_bound_factor_by_hand():
+    X, y = _linear_problem(n=40)
+    model = LatencyRegressor(model="ridge").fit(X, y)
+    assert model.cv_ratio_.shape == (40,)
+    # Replace the ratios by known values: n = 9, confidence 0.8 -> rank ceil(10 * 0.8) = 8.
+    model.cv_ratio_ = np.array([0.7, 0.9, 1.0, 1.05, 1.1, 1.2, 1.3, 1.4, 2.0])
+    assert model.bound_factor(0.8) == pytest.approx(1.4)
+    assert model.bound_factor(0.95) == float("inf")  # rank 10 > 9 samples
+    np.testing.assert_allclose(model.upper_bound(X[:3], 0.8), model.predict(X[:3]) * 1.4)
+    model.cv_ratio_ = np.array([0.5, 0.6, 0.7, 0.8])
+    assert model.bound_factor(0.5) == 1.0  # never below the prediction itself
+    with pytest.raises(ValueError, match="confidence"):
+        model.upper_bound(X, 1.5)
+
+
+def test_predictions_never_fall_below_the_floor():
+    X = np.array([[0.0], [1.0], [2.0], [3.0], [4.0], [5.0]])
+    y = np.array([10.0, 8.0, 6.0, 4.0, 2.0, 1.0])
+    model = LatencyRegressor(model="ridge").fit(X, y)
+    assert model.floor_ms_ == 0.5
+    assert model.predict(np.array([[50.0]]))[0] == 0.5  # a line would give far below zero
