@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+from hwnas.jobs.generate import DATASETS
+
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
+CANDIDATES = ("ridge", "gbr", "huber")
+"""`predictors.regressor.CANDIDATES`, written out to keep scikit-learn out of `import hwnas.cli`."""
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that mean bad input or a missing dependency: reported in one line, no traceback."""
     from devices import DeviceError
     from hwnas.export import OnnxExportError
-    from hwnas.jobs import BudgetError, LatencyFileError
+    from hwnas.jobs import JobInputError
     from hwnas.spaces import ArchIndexError, ArchStringError, UnknownSpaceError
     from hwnas.tables import DataFileError, UnknownColumnError
     from profilers import ProfilerError
@@ -22,10 +27,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (
         ArchIndexError,
         ArchStringError,
-        BudgetError,
         DataFileError,
         DeviceError,
-        LatencyFileError,
+        JobInputError,
         OnnxExportError,
         ProfilerError,
         UnknownColumnError,
@@ -33,37 +37,78 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = float(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must lie strictly between 0 and 1, got {text}")
+    return value
+
+
 def _progress_bar(label: str):
-    """A rich progress bar and a `progress(done, total, key, measurement)` callback for it."""
+    """A progress display and its `progress(done, total, key, measurement)` callback.
+
+    On a terminal, a live rich progress bar; elsewhere (logs, CI), one line per cell.
+    """
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    console = Console()
     bar = Progress(
         TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[last]}"),
-        transient=False,
+        console=console,
+        disable=not console.is_terminal,
     )
     task = bar.add_task(label, total=None, last="")
 
     def progress(done: int, total: int, key: str, measurement) -> None:
         last = "resumed" if measurement is None else f"{measurement.latency.median_ms:.3f} ms"
         bar.update(task, completed=done, total=total, last=f"{key}  {last}")
+        if not console.is_terminal:
+            print(f"{label} [{done}/{total}] {key} {last}", flush=True)
 
     return bar, progress
 
 
 def _profile_config(args: argparse.Namespace):
     from hwnas.jobs import ProfileConfig
+    from profilers import TimingConfig
 
     return ProfileConfig(
         samples=args.samples,
         seed=args.seed,
         batch_size=args.batch_size,
         intra_op_threads=args.threads,
-        max_time_s=args.max_time_s,
         exporter=args.exporter,
+        timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
     )
 
 
@@ -85,7 +130,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
         result = profile_device(store_path, _profile_config(args), device=device, progress=progress)
     csv_path = out / "latency_ms.csv"
     with MeasurementStore(store_path) as store:
-        store.export_csv(csv_path, device=device.name)
+        store.export_csv(
+            csv_path, device=device.name, runtime="onnxruntime", batch_size=args.batch_size
+        )
     print(f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store")
     print(f"store: {store_path}")
     print(f"latencies (arch,latency_ms): {csv_path}")
@@ -100,15 +147,19 @@ def _latencies(args: argparse.Namespace) -> dict[str, float]:
         return read_latency_csv(args.device_latencies)
     if args.table_device:
         return latencies_from_table(args.table_device)
-    with MeasurementStore(args.store) as store:
-        devices = sorted({m.device for m in store.measurements()})
+    settings = {"runtime": args.runtime, "precision": "fp32", "batch_size": args.batch_size}
+    with MeasurementStore(args.store, create=False) as store:
+        rows = store.measurements(**settings)
+        devices = sorted({m.device for m in rows})
         device = args.device or (devices[0] if len(devices) == 1 else None)
         if device not in devices:
+            held = ", ".join(devices) or "no device"
             raise StoreError(
-                f"{args.store} holds measurements of {devices or 'no device'}; "
-                f"name one with --device" + (f" (not {args.device!r})" if args.device else "")
+                f"{args.store} holds {args.runtime} measurements at batch size "
+                f"{args.batch_size} of: {held}; "
+                + (f"not of {args.device!r}" if args.device else "name one with --device")
             )
-        return {m.key: m.latency.median_ms for m in store.measurements(device=device)}
+        return {m.key: m.latency.median_ms for m in rows if m.device == device}
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -146,6 +197,7 @@ def _bound_text(result) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from hwnas.export import OnnxExport
     from hwnas.jobs import export_arch
 
     report = export_arch(
@@ -153,7 +205,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         args.out,
         predicted_latency_ms=args.predicted_latency_ms,
         budget_ms=args.latency_budget_ms,
+        config=OnnxExport(exporter=args.exporter),
         intra_op_threads=args.threads,
+        batch_size=args.batch_size,
     )
     _print_export(report)
     return 0 if report.passed else 1
@@ -215,49 +269,61 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if result.export.passed else 1
 
 
-def _add_profile_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--samples",
-        type=int,
-        default=30,
-        help="random cells timed beyond the 10 references (default 30)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
-    parser.add_argument("--batch-size", type=int, default=1)
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="(default 1)")
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         default=None,
         help="ONNX Runtime intra-op threads (default: every usable core)",
-    )
-    parser.add_argument(
-        "--max-time-s",
-        type=float,
-        default=2.0,
-        help="time cap per cell of the repeated runs (default 2 s)",
     )
     parser.add_argument(
         "--exporter",
         default="auto",
         choices=("auto", "dynamo", "legacy"),
-        help="ONNX exporter of the timed files (default: torch.export-based, legacy fallback)",
+        help="ONNX exporter (default: the torch.export-based one, legacy as fallback)",
     )
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    _add_runtime_options(parser)
     parser.add_argument(
+        "--samples",
+        type=non_negative_int,
+        default=30,
+        help="random cells timed beyond the 10 references (default 30)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
+    parser.add_argument(
+        "--max-time-s",
+        type=positive_float,
+        default=2.0,
+        help="time cap per cell of the repeated runs (default 2 s)",
+    )
+    device = parser.add_mutually_exclusive_group()
+    device.add_argument(
         "--device", help="name to store the measurements under (default local-<host>)"
     )
-    parser.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    device.add_argument("--device-file", type=Path, help="a device description (TOML)")
     parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
 
 
 def _add_margin_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
+        "--dataset",
+        default="cifar10",
+        choices=DATASETS,
+        help="whose NAS-Bench-201 test accuracy ranks the cells (default cifar10)",
+    )
+    margin = parser.add_mutually_exclusive_group()
+    margin.add_argument(
         "--confidence",
-        type=float,
+        type=probability,
         default=0.9,
         help="the chosen cell's latency must stay within budget with this probability, by a "
         "conformal bound from the predictor's cross-validated errors (default 0.9)",
     )
-    parser.add_argument(
+    margin.add_argument(
         "--no-margin",
         action="store_true",
         help="compare the bare predicted latency with the budget (no bound)",
@@ -271,16 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
-        "run", help="profile this machine, generate for a budget, export (main job)"
+        "run", help="profile this machine, generate for a budget, export (the main job)"
     )
     _add_profile_options(run)
     run.add_argument(
         "--latency-budget-ms",
-        type=float,
+        type=positive_float,
         help="latency budget (default: the median measured latency)",
-    )
-    run.add_argument(
-        "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
     )
     _add_margin_options(run)
     run.set_defaults(func=cmd_run)
@@ -300,15 +363,20 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--store", type=Path, help="a measurement store written by hwnas profile")
     source.add_argument("--table-device", help="a device column of the shipped NB201 latency table")
     generate.add_argument("--device", help="with --store: which device's measurements")
-    generate.add_argument("--latency-budget-ms", type=float, required=True)
     generate.add_argument(
-        "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
+        "--runtime",
+        default="onnxruntime",
+        help="with --store: whose measurements (default onnxruntime)",
     )
+    generate.add_argument(
+        "--batch-size", type=positive_int, default=1, help="with --store: at which batch size"
+    )
+    generate.add_argument("--latency-budget-ms", type=positive_float, required=True)
     _add_margin_options(generate)
     generate.add_argument(
         "--model",
         default="auto",
-        choices=("auto", "ridge", "gbr"),
+        choices=("auto", *CANDIDATES),
         help="latency model (default: chosen by cross-validation)",
     )
     generate.set_defaults(func=cmd_generate)
@@ -316,9 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a cell's network to ONNX, check and time it")
     export.add_argument("--arch", required=True, help="NB201 string |op~0|+|op~0|op~1|+|...|")
     export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--predicted-latency-ms", type=float)
-    export.add_argument("--latency-budget-ms", type=float)
-    export.add_argument("--threads", type=int, default=None)
+    export.add_argument("--predicted-latency-ms", type=positive_float)
+    export.add_argument("--latency-budget-ms", type=positive_float)
+    _add_runtime_options(export)
     export.set_defaults(func=cmd_export)
     return parser
 
@@ -330,6 +398,13 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as err:
         print(f"hwnas {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"hwnas {args.command}: interrupted; every finished measurement is in the store: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

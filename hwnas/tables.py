@@ -133,11 +133,15 @@ def read_wide_csv(path: str | Path, index_column: str) -> MeasuredTable:
         raise DataFileError(f"{path} has a header but no data rows")
     if len(set(archs)) != len(archs):
         raise DataFileError(f"{path} lists some architecture more than once")
+    indices_array = np.asarray(indices, dtype=np.int64)
+    values = np.asarray(rows, dtype=np.float64)
+    indices_array.flags.writeable = False  # loaders are cached: callers share these arrays
+    values.flags.writeable = False
     return MeasuredTable(
         archs=tuple(archs),
-        indices=np.asarray(indices, dtype=np.int64),
+        indices=indices_array,
         columns=columns,
-        values=np.asarray(rows, dtype=np.float64),
+        values=values,
         source=str(path),
     )
 

@@ -1,9 +1,11 @@
-"""Ranking and error metrics for latency/energy predictors, as plain functions."""
+"""Ranking and error metrics for latency/energy predictors, as plain functions.
+
+scipy is imported by the rank correlations when first called, not with this module.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
 
 
 def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
@@ -18,11 +20,15 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
 
 def spearman(y_true, y_pred) -> float:
     """Spearman's rank correlation (ties get average ranks)."""
+    from scipy import stats
+
     return float(stats.spearmanr(*_pair(y_true, y_pred)).statistic)
 
 
 def kendall_tau(y_true, y_pred) -> float:
     """Kendall's tau-b rank correlation."""
+    from scipy import stats
+
     return float(stats.kendalltau(*_pair(y_true, y_pred)).statistic)
 
 

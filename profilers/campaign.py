@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from devices import Device, host_fingerprint
+from profilers.errors import StoreError
 from profilers.measurement import Measurement
 from profilers.runtimes.base import Runtime
 from profilers.stats import LatencyStats
@@ -91,6 +92,10 @@ def run_campaign(
 ) -> CampaignResult:
     """Measure every item not yet in ``store`` and write each measurement as it finishes.
 
+    Before exporting or timing anything, the runtime describes itself (so a missing runtime
+    library is reported first) and every stored row the campaign would skip is checked to have
+    been measured with the same runtime settings.
+
     Args:
         items: ``(key, source)`` pairs; ``source`` is an ONNX path or a zero-argument callable
             returning one, called only when the key must be measured (lazy export).
@@ -103,10 +108,18 @@ def run_campaign(
         precision: Precision label recorded with each row (the ONNX files' precision).
         progress: Called as ``progress(done, total, key, measurement)`` after each item,
             with ``measurement=None`` for a skipped item.
+
+    Raises:
+        StoreError: If a stored row of an item was measured with other runtime settings
+            (``Runtime.comparable_settings``), e.g. other threads or library version.
+        RuntimeUnavailableError: If the runtime cannot run here.
     """
     timing = timing or TimingConfig()
     items = list(items)
     total = len(items)
+    settings = runtime.comparable_settings()  # fails early where the runtime is missing
+    keys = [key for key, _ in items]
+    _check_stored_settings(store, keys, runtime, settings, device.name, precision, batch_size)
     host = host_fingerprint()
     energy_reason = (
         "no energy meter on this device"
@@ -145,3 +158,58 @@ def run_campaign(
         if progress is not None:
             progress(done, total, key, measurement)
     return CampaignResult(measured=tuple(measured), skipped=tuple(skipped))
+
+
+_ABSENT = "<absent>"
+_SHOWN_KEYS = 3
+
+
+def _settings_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    """Return ``{field: (old, new)}`` for every field whose value differs, absent ones included."""
+    return {
+        name: (old.get(name, _ABSENT), new.get(name, _ABSENT))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name, _ABSENT) != new.get(name, _ABSENT)
+    }
+
+
+def _check_stored_settings(
+    store: MeasurementStore,
+    keys: Iterable[str],
+    runtime: Runtime,
+    settings: dict[str, Any],
+    device: str,
+    precision: str,
+    batch_size: int,
+) -> None:
+    """Refuse to resume onto stored rows that ``runtime`` measured with other settings.
+
+    Raises:
+        StoreError: Naming the store, the first keys that differ and each differing field's
+            stored and current value.
+    """
+    differing: dict[str, dict[str, tuple[Any, Any]]] = {}
+    for key in dict.fromkeys(keys):
+        stored = store.get(key, device, runtime.name, precision, batch_size)
+        if stored is None:
+            continue
+        diff = _settings_diff(runtime.comparable_settings(stored.runtime_info), settings)
+        if diff:
+            differing[key] = diff
+    if not differing:
+        return
+    shown = [
+        f"{key!r} ("
+        + ", ".join(f"{name}: {old!r} stored, {new!r} now" for name, (old, new) in diff.items())
+        + ")"
+        for key, diff in list(differing.items())[:_SHOWN_KEYS]
+    ]
+    more = len(differing) - len(shown)
+    raise StoreError(
+        f"{store.path}: {len(differing)} of the keys to profile are already stored for device "
+        f"{device!r}, runtime {runtime.name!r}, precision {precision!r}, batch size "
+        f"{batch_size} but were measured with other runtime settings: "
+        + "; ".join(shown)
+        + (f"; and {more} more" if more else "")
+        + ". Nothing was measured. Use another store, or the same settings as the stored rows"
+    )

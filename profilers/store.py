@@ -77,20 +77,28 @@ class MeasurementStore:
     """Measurements on disk, keyed by (key, device, runtime, precision, batch_size).
 
     Args:
-        path: The SQLite file; created with its parent folders if it does not exist.
+        path: The SQLite file.
+        create: Create the file and its parent folders if it does not exist; with False, a
+            missing (or empty) file is an error and nothing is created, for stores that are
+            only read.
 
     Raises:
         StoreError: If the file is not an SQLite database, is a database of something else,
-            was written by a newer hwnas, or is damaged.
+            was written by a newer hwnas, or is damaged; with ``create=False``, if there is no
+            store at ``path``.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
-        self._check_file()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_file(create)
+        if create:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            target, uri = str(self.path), False
+        else:  # mode=rw: SQLite itself refuses to create the file
+            target, uri = f"{self.path.resolve().as_uri()}?mode=rw", True
         try:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, uri=uri)
         except sqlite3.Error as exc:
             raise self._fail(f"SQLite cannot open it ({exc})") from exc
         try:
@@ -105,10 +113,17 @@ class MeasurementStore:
             f"{self.path} is not a usable hwnas measurement store: {problem}. {_WHAT_TO_DO}"
         )
 
-    def _check_file(self) -> None:
+    def _check_file(self, create: bool) -> None:
         if self.path.is_dir():
             raise self._fail("it is a folder")
-        if not self.path.exists() or self.path.stat().st_size == 0:
+        size = self.path.stat().st_size if self.path.exists() else None
+        if not create and not size:
+            problem = "the file does not exist" if size is None else "the file is empty"
+            raise StoreError(
+                f"no measurement store at {self.path}: {problem}. Check the path, or write the "
+                "store first (hwnas profile --store PATH)"
+            )
+        if not size:
             return
         with self.path.open("rb") as handle:
             header = handle.read(len(_SQLITE_HEADER))
@@ -188,7 +203,15 @@ class MeasurementStore:
             json.dumps(m.fingerprint, sort_keys=True), json.dumps(m.runtime_info, sort_keys=True),
             m.created_at,
         )  # fmt: skip
-        self._connection().execute(_UPSERT, row)  # autocommit: durable when this returns
+        conn = self._connection()
+        try:
+            conn.execute(_UPSERT, row)  # autocommit: durable when this returns
+        except sqlite3.Error as exc:  # disk full, locked past the timeout, read-only, I/O error
+            raise StoreError(
+                f"{self.path}: could not save the measurement of key {m.key!r} on {m.device!r} "
+                f"({exc}); the measurements saved before it are kept. Free disk space or stop "
+                "the other process holding the store, then run again to resume"
+            ) from exc
 
     # -- reading -------------------------------------------------------------------------
 
@@ -223,45 +246,61 @@ class MeasurementStore:
         return self.has(*item)
 
     def measurements(
-        self, device: str | None = None, runtime: str | None = None
+        self,
+        device: str | None = None,
+        runtime: str | None = None,
+        precision: str | None = None,
+        batch_size: int | None = None,
     ) -> list[Measurement]:
-        """Return stored measurements in insertion order, optionally for one device/runtime."""
-        return list(self._select(device, runtime))
+        """Return stored measurements in insertion order; each filter that is not None applies."""
+        return list(self._select(device, runtime, precision, batch_size))
 
     def __len__(self) -> int:
         return self._connection().execute("SELECT COUNT(*) FROM measurements").fetchone()[0]
 
     def export_csv(
-        self, path: str | Path, device: str | None = None, runtime: str | None = None
+        self,
+        path: str | Path,
+        device: str | None = None,
+        runtime: str | None = None,
+        precision: str | None = None,
+        batch_size: int | None = None,
     ) -> int:
         """Write measurements to CSV, ``arch,latency_ms`` (median) first; return the row count.
 
-        The remaining columns are ``CSV_COLUMNS``; fingerprints stay in the store.
+        The filters are those of ``measurements``. The remaining columns are ``CSV_COLUMNS``;
+        fingerprints stay in the store.
         """
+        rows = self.measurements(device, runtime, precision, batch_size)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        count = 0
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
             writer.writerow(CSV_COLUMNS)
-            for m in self._select(device, runtime):
+            for m in rows:
                 s = m.latency
                 writer.writerow([
                     m.key, s.median_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cov, s.n, s.stop_reason,
                     m.device, m.runtime, m.precision, m.batch_size,
                     m.energy_mj, m.energy_net_mj, m.power_w, m.energy_reason, m.created_at,
                 ])  # fmt: skip
-                count += 1
-        return count
+        return len(rows)
 
-    def _select(self, device: str | None, runtime: str | None) -> Iterator[Measurement]:
-        where, params = [], []
-        if device is not None:
-            where.append("device = ?")
-            params.append(device)
-        if runtime is not None:
-            where.append("runtime = ?")
-            params.append(runtime)
+    def _select(
+        self,
+        device: str | None,
+        runtime: str | None,
+        precision: str | None,
+        batch_size: int | None,
+    ) -> Iterator[Measurement]:
+        filters = {
+            "device": device,
+            "runtime": runtime,
+            "precision": precision,
+            "batch_size": batch_size,
+        }
+        where = [f"{column} = ?" for column, value in filters.items() if value is not None]
+        params = [value for value in filters.values() if value is not None]
         query = f"SELECT {', '.join(_COLUMNS)} FROM measurements"
         if where:
             query += " WHERE " + " AND ".join(where)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,7 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.export import OnnxExport, export_onnx, max_abs_error_vs_torch
+from hwnas.jobs.errors import JobInputError
+from hwnas.jobs.profile import default_timing
 from hwnas.spaces.nb201 import NB201Arch, NB201Space
+from profilers.timing import TimingConfig
 
 FP32_ATOL = 1e-4
 """Largest absolute output difference accepted between ONNX Runtime and PyTorch at fp32."""
@@ -26,7 +28,8 @@ class ExportReport:
         exporter: Which ONNX exporter produced it (and `fallback_reason` if not the default).
         max_abs_error: Largest |ONNX Runtime - PyTorch| over a random batch of `check_batch`.
         passed: Whether `max_abs_error` <= `tolerance`.
-        measured_latency: The profiler's statistics (ms) at batch 1 on this machine.
+        measured_latency: The profiler's statistics (ms) at `batch_size` on this machine.
+        measurement: How it was timed: host and runtime fingerprint, inputs, timing method.
         predicted_latency_ms: The predictor's latency, where one was given.
         budget_ms: The budget the cell was chosen for, where one was given.
     """
@@ -43,21 +46,14 @@ class ExportReport:
     max_abs_error: float
     tolerance: float
     passed: bool
+    batch_size: int
     measured_latency: dict
-    runtime: dict
+    measurement: dict
     predicted_latency_ms: float | None = None
     budget_ms: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_arch(
@@ -67,8 +63,9 @@ def export_arch(
     predicted_latency_ms: float | None = None,
     budget_ms: float | None = None,
     config: OnnxExport | None = None,
-    timing=None,
+    timing: TimingConfig | None = None,
     intra_op_threads: int | None = None,
+    batch_size: int = 1,
     check_batch: int = 4,
     seed: int = 0,
 ) -> ExportReport:
@@ -81,13 +78,17 @@ def export_arch(
     """
     import torch
 
+    from devices import host_fingerprint
     from hwnas.batchnorm import random_batches, recalibrate_batchnorm
     from hwnas.complexity import count_macs, count_params
-    from profilers import TimingConfig, create_runtime, profile_onnx
+    from profilers import create_runtime, profile_onnx
+    from profilers.campaign import file_sha256
 
     space = NB201Space()
     arch = arch if isinstance(arch, NB201Arch) else space.parse(arch)
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise JobInputError(f"--out {out_dir} is a file; the export needs a folder there")
     out_dir.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     model = recalibrate_batchnorm(space.build(arch), random_batches((16, *space.input_shape)))
@@ -97,11 +98,11 @@ def export_arch(
     )
     runtime = create_runtime("onnxruntime", intra_op_threads=intra_op_threads)
     error = max_abs_error_vs_torch(model, result.path, inputs, runtime)
-    stats, _fingerprint = profile_onnx(result.path, runtime, timing or TimingConfig(), 1)
+    stats, info = profile_onnx(result.path, runtime, timing or default_timing(), batch_size)
     report = ExportReport(
         arch=str(arch),
         onnx_path=str(result.path),
-        sha256=_sha256(result.path),
+        sha256=file_sha256(result.path),
         exporter=result.exporter,
         opset=result.opset,
         fallback_reason=result.fallback_reason,
@@ -111,8 +112,9 @@ def export_arch(
         max_abs_error=error,
         tolerance=FP32_ATOL,
         passed=error <= FP32_ATOL,
+        batch_size=batch_size,
         measured_latency=stats.to_dict(),
-        runtime=runtime.describe(),
+        measurement={"host": host_fingerprint(), **info},
         predicted_latency_ms=predicted_latency_ms,
         budget_ms=budget_ms,
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas.jobs.errors import JobInputError
 from hwnas.spaces.nb201 import ArchStringError, NB201Arch, all_codes, encode, encode_codes
 from hwnas.tables import load_accuracy_table, load_latency_table
 
@@ -16,11 +17,11 @@ DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 MIN_SAMPLES = 10
 
 
-class BudgetError(ValueError):
+class BudgetError(JobInputError):
     """No architecture is predicted to meet the latency budget."""
 
 
-class LatencyFileError(ValueError):
+class LatencyFileError(JobInputError):
     """A latency file (CSV `arch,latency_ms`) that cannot be used."""
 
 
@@ -70,7 +71,7 @@ def read_latency_csv(path: str | Path) -> dict[str, float]:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's BOM is no column name
     except (OSError, UnicodeDecodeError) as err:
         raise LatencyFileError(f"cannot read latency file {path}: {err}") from err
     reader = csv.DictReader(text.splitlines())
@@ -105,17 +106,25 @@ def latencies_from_table(device: str) -> dict[str, float]:
 
 
 def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
-    """A `predictors.LatencyRegressor` fitted on the one-hot encoding of the given cells."""
+    """A `predictors.LatencyRegressor` fitted on the count features (`encode`) of the cells."""
     from predictors import LatencyRegressor
 
     if len(latencies) < MIN_SAMPLES:
-        raise ValueError(
+        raise JobInputError(
             f"a latency predictor needs at least {MIN_SAMPLES} measured cells, got "
             f"{len(latencies)}: profile the device first (hwnas profile)"
         )
     archs = [NB201Arch.from_string(a) for a in latencies]
     targets = np.array([latencies[a] for a in latencies], dtype=np.float64)
     return LatencyRegressor(model=model).fit(encode(archs), targets)
+
+
+def check_budget_arguments(budget_ms: float | None, confidence: float | None) -> None:
+    """Raises `JobInputError` unless the budget is positive and 0 < confidence < 1 (or None)."""
+    if budget_ms is not None and not (math.isfinite(budget_ms) and budget_ms > 0):
+        raise JobInputError(f"the latency budget must be a positive number of ms, got {budget_ms}")
+    if confidence is not None and not 0 < confidence < 1:
+        raise JobInputError(f"confidence must lie strictly between 0 and 1, got {confidence}")
 
 
 def generate_for_budget(
@@ -145,9 +154,8 @@ def generate_for_budget(
             latency and the budget it would need.
     """
     if dataset not in DATASETS:
-        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if not math.isfinite(budget_ms) or budget_ms <= 0:
-        raise ValueError(f"the latency budget must be a positive number of ms, got {budget_ms}")
+        raise JobInputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    check_budget_arguments(budget_ms, confidence)
     predictor = fit_latency_predictor(latencies, model)
     factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
     if not math.isfinite(factor):

@@ -7,9 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwnas.export import OnnxExport
 from hwnas.jobs.export import ExportReport, export_arch
-from hwnas.jobs.generate import GenerateResult, generate_for_budget
-from hwnas.jobs.profile import ProfileConfig, ProfileResult, profile_device
+from hwnas.jobs.generate import GenerateResult, check_budget_arguments, generate_for_budget
+from hwnas.jobs.profile import RUNTIME, ProfileConfig, ProfileResult, check_local, profile_device
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,19 @@ def run_pipeline(
 
     config = config or ProfileConfig()
     device = device or local_device()
+    check_local(device)
+    check_budget_arguments(budget_ms, confidence)
     out_dir = Path(out_dir)
     store_path = out_dir / "measurements.sqlite"
     profile = profile_device(store_path, config, device=device, progress=progress)
     with MeasurementStore(store_path) as store:
-        store.export_csv(out_dir / "latency_ms.csv", device=device.name)
+        store.export_csv(
+            out_dir / "latency_ms.csv",
+            device=device.name,
+            runtime=RUNTIME,
+            precision="fp32",
+            batch_size=config.batch_size,
+        )
     from_median = budget_ms is None
     if from_median:
         budget_ms = statistics.median(profile.latency_ms.values())
@@ -63,7 +72,9 @@ def run_pipeline(
         out_dir / "export",
         predicted_latency_ms=generated.chosen.predicted_latency_ms,
         budget_ms=budget_ms,
+        config=OnnxExport(exporter=config.exporter),
         intra_op_threads=config.intra_op_threads,
-        timing=config.timing(),
+        batch_size=config.batch_size,
+        timing=config.timing,
     )
     return PipelineResult(profile, generated, report, float(budget_ms), from_median)

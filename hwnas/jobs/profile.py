@@ -8,9 +8,17 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas.export.onnx import EXPORTERS
+from hwnas.jobs.errors import JobInputError
 from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
+from profilers.timing import TimingConfig
 
 RUNTIME = "onnxruntime"
+
+
+def default_timing() -> TimingConfig:
+    """The timing method of a profile: at most 2 s of repeated runs per cell."""
+    return TimingConfig(max_runs=1000, max_time_s=2.0)
 
 
 @dataclass(frozen=True)
@@ -22,43 +30,38 @@ class ProfileConfig:
         seed: Seed of the draw; the same seed draws the same cells, so a rerun resumes.
         batch_size: Inference batch size.
         intra_op_threads: ONNX Runtime intra-op threads; None uses every usable core.
-        warmup_runs, min_runs, max_runs, max_time_s, target_rel_ci: the timing method (see
-            `profilers.TimingConfig`).
         exporter: ONNX exporter used for the timed files ("auto", "dynamo" or "legacy").
+        timing: The timing method (warm-up, repeated runs, stopping rule).
     """
 
     samples: int = 30
     seed: int = 0
     batch_size: int = 1
     intra_op_threads: int | None = None
-    warmup_runs: int = 10
-    min_runs: int = 20
-    max_runs: int = 1000
-    max_time_s: float = 2.0
-    target_rel_ci: float = 0.01
     exporter: str = "auto"
+    timing: TimingConfig = field(default_factory=default_timing)
 
     def __post_init__(self) -> None:
         if self.samples < 0:
-            raise ValueError(f"samples must be >= 0, got {self.samples}")
+            raise JobInputError(f"samples must be >= 0, got {self.samples}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise JobInputError(f"batch size must be >= 1, got {self.batch_size}")
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
-            raise ValueError(f"intra_op_threads must be >= 1, got {self.intra_op_threads}")
+            raise JobInputError(f"threads must be >= 1, got {self.intra_op_threads}")
+        if self.exporter not in EXPORTERS:
+            raise JobInputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        data["timing"] = self.timing.to_dict()
+        return data
 
-    def timing(self):
-        from profilers import TimingConfig
-
-        return TimingConfig(
-            warmup_runs=self.warmup_runs,
-            min_runs=self.min_runs,
-            max_runs=self.max_runs,
-            max_time_s=self.max_time_s,
-            target_rel_ci=self.target_rel_ci,
-        )
+    @classmethod
+    def from_dict(cls, data: dict) -> ProfileConfig:
+        data = dict(data)
+        if "timing" in data:
+            data["timing"] = TimingConfig.from_dict(data["timing"])
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,26 @@ def profile_archs(config: ProfileConfig) -> list[NB201Arch]:
     return archs
 
 
+def check_local(device) -> None:
+    """Refuses a device this process cannot time: remote, or without ONNX Runtime.
+
+    Raises:
+        DeviceError: naming the device and what to do instead.
+    """
+    from devices import DeviceError
+
+    if device.reach != "local":
+        raise DeviceError(
+            f"device {device.name!r} is reached at {device.reach}; this command times the local "
+            "machine only: run hwnas on that device itself, or drop 'reach' from its description"
+        )
+    if RUNTIME not in device.runtimes:
+        raise DeviceError(
+            f"device {device.name!r} lists the runtimes {list(device.runtimes)}, not {RUNTIME!r}, "
+            f"which profiling uses here: add {RUNTIME!r} to its runtimes if it is installed"
+        )
+
+
 def profile_device(
     store_path: str | Path,
     config: ProfileConfig | None = None,
@@ -121,6 +144,7 @@ def profile_device(
 
     config = config or ProfileConfig()
     device = device or local_device()
+    check_local(device)
     store_path = Path(store_path)
     workdir = Path(workdir) if workdir else store_path.parent / "onnx"
     runtime = create_runtime(RUNTIME, intra_op_threads=config.intra_op_threads)
@@ -143,7 +167,7 @@ def profile_device(
             store,
             runtime,
             device,
-            timing=config.timing(),
+            timing=config.timing,
             batch_size=config.batch_size,
             progress=progress,
         )

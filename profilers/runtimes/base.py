@@ -144,10 +144,26 @@ class Runtime(abc.ABC):
     """
 
     name: ClassVar[str]
+    not_settings: ClassVar[frozenset[str]] = frozenset()
+    """Fields of ``describe()`` that do not change how a model is timed (what is installed
+    besides what is used, outcomes of loading a model); ``comparable_settings`` leaves them out."""
 
     @abc.abstractmethod
     def describe(self) -> dict[str, Any]:
         """Return the runtime's version and settings (threads, providers, ...) as JSON data."""
+
+    def comparable_settings(self, info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Return the conditions of a measurement: ``info`` without the ``not_settings`` fields.
+
+        Args:
+            info: A ``describe()`` of this kind of runtime, e.g. a stored measurement's
+                ``runtime_info``; default this runtime's ``describe()`` now.
+
+        Two measurements with equal comparable settings (library version included) were
+        timed under the same conditions of the runtime.
+        """
+        info = self.describe() if info is None else info
+        return {name: value for name, value in info.items() if name not in self.not_settings}
 
     @abc.abstractmethod
     def load(self, model_path: str | Path) -> Session:

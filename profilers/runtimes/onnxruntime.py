@@ -101,6 +101,10 @@ class OnnxRuntime(Runtime):
         graph_optimization: One of ``"disable"``, ``"basic"``, ``"extended"``, ``"all"``.
     """
 
+    # What is installed is no condition of a measurement; the providers actually used are an
+    # outcome of loading a model (``providers_requested`` is the setting).
+    not_settings = frozenset({"providers_available", "providers"})
+
     def __init__(
         self,
         intra_op_threads: int | None = None,

@@ -61,6 +61,70 @@ def test_generate_from_bad_files(capsys, tmp_path):
     assert code == 2 and str(store) in err
 
 
+def test_input_errors_of_the_jobs(capsys, tmp_path):
+    few = tmp_path / "few.csv"
+    few.write_text(f"arch,latency_ms\n{ARCH},1.0\n")
+    code, _, err = run_cli(
+        capsys, "generate", "--device-latencies", few, "--latency-budget-ms", "1"
+    )
+    assert code == 2 and "at least 10 measured cells" in err
+
+    missing = tmp_path / "sub" / "typo.sqlite"
+    code, _, err = run_cli(capsys, "generate", "--store", missing, "--latency-budget-ms", "1")
+    assert code == 2 and "no measurement store" in err
+    assert not missing.parent.exists()  # a mistyped path creates nothing
+
+    out = tmp_path / "afile"
+    out.write_text("")
+    code, _, err = run_cli(capsys, "export", "--arch", ARCH, "--out", out)
+    assert code == 2 and "is a file" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["profile", "--samples", "-1"],
+        ["profile", "--threads", "0"],
+        ["run", "--batch-size", "0"],
+        ["run", "--latency-budget-ms", "-1"],
+        ["run", "--latency-budget-ms", "nan"],
+        ["run", "--confidence", "1.0"],
+        [
+            "generate",
+            "--table-device",
+            "gold_6240",
+            "--latency-budget-ms",
+            "1",
+            "--confidence",
+            "0",
+        ],
+    ],
+)
+def test_bad_numbers_are_refused_before_any_work(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "must" in capsys.readouterr().err
+
+
+def test_a_remote_device_is_not_profiled_here(capsys, tmp_path):
+    board = tmp_path / "jetson.toml"
+    board.write_text(
+        'name = "jetson-orin"\nkind = "sbc"\nruntimes = ["tensorrt"]\nreach = "ssh://jetson.lan"\n'
+    )
+    code, _, err = run_cli(capsys, "profile", "--device-file", board, "--out", tmp_path / "o")
+    assert code == 2 and "ssh://jetson.lan" in err and "local machine only" in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_latency_csv_with_a_spreadsheet_bom(tmp_path):
+    from hwnas.jobs import read_latency_csv
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes(f"arch,latency_ms\r\n{ARCH},1.5\r\n".encode("utf-8-sig"))
+    assert read_latency_csv(path) == {ARCH: 1.5}
+
+
 @pytest.mark.slow
 def test_profile_resume_generate_export(capsys, tmp_path):
     out = tmp_path / "run"
@@ -75,6 +139,12 @@ def test_profile_resume_generate_export(capsys, tmp_path):
     header = (out / "latency_ms.csv").read_text().splitlines()[0]
     assert header.startswith("arch,latency_ms")
 
+    # Other runtime settings must not be mixed into the same store.
+    code, _, err = run_cli(
+        capsys, "profile", "--samples", "4", "--out", out, *FAST[:4], "--threads", "2"
+    )
+    assert code == 2 and "intra_op_threads" in err
+
     code, text, _ = run_cli(
         capsys, "generate", "--store", out / "measurements.sqlite", "--latency-budget-ms", "1000"
     )
@@ -82,10 +152,22 @@ def test_profile_resume_generate_export(capsys, tmp_path):
     chosen = text.splitlines()[0]
     NB201Arch.from_string(chosen)
 
-    code, text, _ = run_cli(capsys, "export", "--arch", chosen, "--out", tmp_path / "exp")
+    code, text, _ = run_cli(
+        capsys,
+        "export",
+        "--arch",
+        chosen,
+        "--out",
+        tmp_path / "exp",
+        "--batch-size",
+        "2",
+        *FAST[:2],
+    )
     assert code == 0 and "tolerance 0.0001: ok" in text
     report = json.loads((tmp_path / "exp" / "report.json").read_text())
     assert report["arch"] == chosen and report["passed"]
+    assert report["exporter"] == "legacy" and report["batch_size"] == 2
+    assert report["measurement"]["host"]["cpu_model"]
     assert report["measured_latency"]["median_ms"] > 0 and report["measured_latency"]["n"] >= 20
     assert len(report["sha256"]) == 64
 

@@ -53,8 +53,9 @@ def test_every_index_round_trips():
     assert len(seen) == NUM_ARCHS
 
 
-@pytest.mark.parametrize("name", ["accuracy.csv", "latency_ms.csv"])
-def test_index_agrees_with_shared_data(name):
+def test_index_agrees_with_the_latency_table():
+    # The index is built from accuracy.csv (NATS-Bench); latency_ms.csv (HELP) is independent.
+    name = "latency_ms.csv"
     path = REPO.parent / "shared" / "data" / "nb201" / name
     if not path.exists():  # the shipped copy is the same file
         path = REPO / "hwnas" / "data" / "nb201" / name

@@ -1,6 +1,9 @@
 """Campaigns: measure what is missing, skip what is stored, write each result at once."""
 
+import dataclasses
 import json
+import re
+import sys
 
 import pytest
 
@@ -9,6 +12,8 @@ from profilers import (
     MeasurementStore,
     ModelLoadError,
     OnnxRuntime,
+    RuntimeUnavailableError,
+    StoreError,
     create_runtime,
     profile_onnx,
     run_campaign,
@@ -147,3 +152,75 @@ def test_energy_meter_named_but_not_read(tiny_onnx, store, fast_timing):
     run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)
     m = store.get("a", "jetson", "onnxruntime")
     assert m.energy_mj is None and "'jetson'" in m.energy_reason
+
+
+# -- resuming only onto rows measured with the same runtime settings ------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "old", "new"), [("intra_op_threads", 1, 2), ("graph_optimization", "all", "basic")]
+)
+def test_resuming_with_other_runtime_settings_is_refused_before_any_work(
+    tiny_onnx_factory, store, device, fast_timing, field, old, new
+):
+    first = OnnxRuntime(intra_op_threads=1)
+    run_campaign([("a", tiny_onnx_factory("a.onnx"))], store, first, device, timing=fast_timing)
+    exported = []
+
+    def export_b():
+        exported.append("b")
+        return tiny_onnx_factory("b.onnx")
+
+    other = OnnxRuntime(**{"intra_op_threads": 1, field: new})
+    with pytest.raises(StoreError) as info:
+        run_campaign(  # "b" comes first: nothing may be measured before the check
+            [("b", export_b), ("a", must_not_be_called)], store, other, device, timing=fast_timing
+        )
+    message = str(info.value)
+    assert str(store.path) in message and "'a'" in message
+    assert f"{field}: {old!r} stored, {new!r} now" in message
+    assert "another store" in message and "same settings" in message
+    assert exported == [] and [m.key for m in store.measurements()] == ["a"]
+
+
+def test_other_library_version_is_refused_but_installed_providers_do_not_matter(
+    tiny_onnx, store, runtime, device, fast_timing
+):
+    run_campaign([("a", tiny_onnx), ("b", tiny_onnx)], store, runtime, device, timing=fast_timing)
+    a = store.get("a", "ci-box", "onnxruntime")
+    b = store.get("b", "ci-box", "onnxruntime")
+    store.add(
+        dataclasses.replace(a, runtime_info={**a.runtime_info, "providers_available": ["Other"]})
+    )
+    result = run_campaign([("a", must_not_be_called)], store, runtime, device, timing=fast_timing)
+    assert result.skipped == ("a",)
+    store.add(dataclasses.replace(b, runtime_info={**b.runtime_info, "version": "1.0.0"}))
+    version = runtime.describe()["version"]
+    expected = f"'b' (version: '1.0.0' stored, {version!r} now)"
+    with pytest.raises(StoreError, match=re.escape(expected)):
+        run_campaign(
+            [("a", must_not_be_called), ("b", must_not_be_called)],
+            store,
+            runtime,
+            device,
+            timing=fast_timing,
+        )
+
+
+def test_comparable_settings_leave_out_what_is_installed(runtime):
+    info = runtime.describe()
+    settings = runtime.comparable_settings()
+    assert "providers_available" in info and "providers_available" not in settings
+    assert settings["version"] == info["version"] and settings["intra_op_threads"] == 1
+    assert runtime.comparable_settings({"version": "1", "providers_available": []}) == {
+        "version": "1"
+    }
+
+
+def test_missing_runtime_library_is_reported_before_any_export(
+    monkeypatch, store, runtime, device, fast_timing
+):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now fails
+    with pytest.raises(RuntimeUnavailableError, match="pip install onnxruntime"):
+        run_campaign([("a", must_not_be_called)], store, runtime, device, timing=fast_timing)
+    assert len(store) == 0

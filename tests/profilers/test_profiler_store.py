@@ -101,6 +101,76 @@ def test_measurements_filter_by_device_and_runtime(store):
     assert [m.key for m in store.measurements("rpi5", "onnxruntime")] == ["a"]
 
 
+def test_measurements_and_csv_filter_by_precision_and_batch_size(store, tmp_path):
+    store.add(measurement("a"))
+    store.add(measurement("a", precision="fp16"))
+    store.add(measurement("a", batch_size=8))
+    store.add(measurement("b", precision="fp16", batch_size=8, device="jetson"))
+
+    def keys(**filters):
+        return [(m.key, m.precision, m.batch_size) for m in store.measurements(**filters)]
+
+    assert keys(precision="fp16") == [("a", "fp16", 1), ("b", "fp16", 8)]
+    assert keys(batch_size=8) == [("a", "fp32", 8), ("b", "fp16", 8)]
+    assert keys(precision="fp32", batch_size=1) == [("a", "fp32", 1)]
+    assert keys(device="rpi5", runtime="onnxruntime", precision="fp16", batch_size=8) == []
+    out = tmp_path / "fp16.csv"
+    assert store.export_csv(out, device="jetson", precision="fp16", batch_size=8) == 1
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["arch"], r["precision"], r["batch_size"]) for r in rows] == [("b", "fp16", "8")]
+    assert store.export_csv(tmp_path / "bs1.csv", batch_size=1) == 2
+
+
+def test_create_false_opens_an_existing_store(tmp_path):
+    path = tmp_path / "store.sqlite"
+    with MeasurementStore(path) as store:
+        store.add(measurement())
+    with MeasurementStore(path, create=False) as store:
+        assert [m.key for m in store.measurements()] == ["arch-a"]
+
+
+def test_create_false_refuses_a_missing_path_and_creates_nothing(tmp_path):
+    path = tmp_path / "typo" / "stroe.sqlite"
+    with pytest.raises(StoreError, match="no measurement store at") as info:
+        MeasurementStore(path, create=False)
+    assert str(path) in str(info.value) and "does not exist" in str(info.value)
+    assert not path.parent.exists()
+    assert list(tmp_path.iterdir()) == []
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()
+    with pytest.raises(StoreError, match="no measurement store at .*empty"):
+        MeasurementStore(empty, create=False)
+    assert empty.stat().st_size == 0 and list(tmp_path.iterdir()) == [empty]
+
+
+def test_failed_write_is_a_store_error_naming_path_and_key(store):
+    store.add(measurement("a"))
+    conn = store._connection()  # the store's own connection: only it sees these limits
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count = {pages}")  # as if the disk were full
+    with pytest.raises(StoreError) as info:
+        store.add(measurement("big", fingerprint={"pad": "x" * 100_000}))
+    message = str(info.value)
+    assert str(store.path) in message and "'big'" in message and "full" in message
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+    assert [m.key for m in store.measurements()] == ["a"]
+
+
+def test_locked_store_write_is_a_store_error(store):
+    store._connection().execute("PRAGMA busy_timeout = 0")  # fail at once instead of in 30 s
+    other = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        other.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(StoreError, match="'arch-a'.*locked"):
+            store.add(measurement())
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    store.add(measurement())
+    assert len(store) == 1
+
+
 def test_reopen_keeps_everything(tmp_path):
     path = tmp_path / "store.sqlite"
     with MeasurementStore(path) as store:
