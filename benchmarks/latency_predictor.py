@@ -100,7 +100,7 @@ def part_local(out: Path, samples: int, held_out: int) -> None:
             store,
             runtime,
             device,
-            timing=config.timing(),
+            timing=config.timing,
         )
         truth = np.array(
             [store.get(str(a), device.name, runtime.name).latency.median_ms for a in test_archs]
