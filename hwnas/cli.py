@@ -11,7 +11,7 @@ from pathlib import Path
 from hwnas.jobs.generate import DATASETS
 
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
-CANDIDATES = ("ridge", "gbr", "huber")
+CANDIDATES = ("linear", "huber", "gbr")
 """`predictors.regressor.CANDIDATES`, written out to keep scikit-learn out of `import hwnas.cli`."""
 
 

@@ -10,30 +10,25 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-CANDIDATES = ("ridge", "gbr", "huber")
+CANDIDATES = ("linear", "huber", "gbr")
 FLOOR_FRACTION = 0.5
 """Predictions are clipped below at this fraction of the fastest training latency: a linear
 model can extrapolate to zero or below, no latency can."""
 
 
 def make_candidate(name: str, random_state: int = 0) -> BaseEstimator:
-    """A fresh candidate model: ridge, gradient-boosted trees, or Huber on standardised features.
+    """A fresh candidate model.
 
-    Huber's loss is linear beyond ``epsilon`` scaled residuals, so a few measurements inflated
-    by interference from other processes (a shared VM) pull its fit far less than ridge's.
+    ``"linear"`` and ``"huber"`` are linear in the features with non-negative weights
+    (`NonNegativeLinearRegressor`): features are counts of operations whose costs add up.
+    Huber's loss grows linearly beyond 10 % of the median latency, so a few measurements
+    inflated by interference from other processes (a shared VM) pull its fit far less.
+    ``"gbr"`` is gradient-boosted trees, for devices whose costs do not add up.
     """
-    if name == "ridge":
-        from sklearn.linear_model import RidgeCV
+    if name in ("linear", "huber"):
+        from predictors.linear import NonNegativeLinearRegressor
 
-        return RidgeCV(alphas=np.logspace(-3, 3, 13))
-    if name == "huber":
-        from sklearn.linear_model import HuberRegressor
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        return make_pipeline(
-            StandardScaler(), HuberRegressor(epsilon=1.35, alpha=1e-3, max_iter=1000)
-        )
+        return NonNegativeLinearRegressor(loss=name)
     if name == "gbr":
         from sklearn.ensemble import GradientBoostingRegressor
 
@@ -54,7 +49,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
     error on the training samples decides which one is refit on all of them.
 
     Args:
-        model: ``"auto"`` or one of ``CANDIDATES`` (``"ridge"``, ``"gbr"``, ``"huber"``).
+        model: ``"auto"`` or one of ``CANDIDATES`` (``"linear"``, ``"huber"``, ``"gbr"``).
         cv: Number of cross-validation folds (at most the number of samples).
         random_state: Seed of the fold split and of the randomised candidates.
 

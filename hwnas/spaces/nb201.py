@@ -188,7 +188,7 @@ def encode(archs: list[NB201Arch] | tuple[NB201Arch, ...]) -> np.ndarray:
     Columns 0-4 count each operation over the 6 edges; 5-9 count it over the edges whose
     result reaches the cell output (the others are removed as dead code by exporters and
     runtimes). Every edge of a cell sees tensors of one shape, so a device's latency is close
-    to linear in these counts: on the shipped latency tables a ridge model on them ranks
+    to linear in these counts: on the shipped latency tables a linear model on them ranks
     cells better from 15-40 samples than one on the one-hot edge encoding (`one_hot`).
     """
     codes = np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))

@@ -1,0 +1,61 @@
+"""NonNegativeLinearRegressor: bounded least squares, robust loss, the estimator contract."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from predictors.linear import NonNegativeLinearRegressor
+
+
+def test_recovers_non_negative_weights_and_a_free_intercept():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 4, size=(30, 3)).astype(float)
+    y = X @ np.array([0.5, 0.0, 2.0]) - 1.0
+    model = NonNegativeLinearRegressor().fit(X, y)
+    np.testing.assert_allclose(model.coef_, [0.5, 0.0, 2.0], atol=1e-6)
+    assert model.intercept_ == pytest.approx(-1.0, abs=1e-6)
+
+
+def test_a_negative_weight_is_clamped_at_zero():
+    # y falls with x: the best non-negative fit is flat at the mean.
+    X = np.arange(6, dtype=float)[:, None]
+    y = 10.0 - X[:, 0]
+    model = NonNegativeLinearRegressor().fit(X, y)
+    assert model.coef_[0] == pytest.approx(0.0, abs=1e-9)
+    assert model.intercept_ == pytest.approx(y.mean())
+
+
+def test_no_trade_off_between_collinear_counts():
+    # Two features equal on every training row (a dead op is always live here); an
+    # unconstrained fit may give them +w and -w. With w >= 0 a row where they differ cannot
+    # be predicted below the intercept.
+    rng = np.random.default_rng(1)
+    base = rng.integers(0, 4, size=(20, 1)).astype(float)
+    X = np.hstack([base, base])
+    y = 1.0 + 0.3 * base[:, 0]
+    model = NonNegativeLinearRegressor().fit(X, y)
+    assert model.predict(np.array([[4.0, 0.0]]))[0] >= model.intercept_
+    assert np.all(model.coef_ >= 0)
+
+
+def test_huber_loss_resists_outliers():
+    rng = np.random.default_rng(2)
+    X = rng.integers(0, 4, size=(40, 2)).astype(float)
+    y = 1.0 + X @ np.array([0.4, 0.2])
+    noisy = y.copy()
+    noisy[[1, 5, 9]] *= 3
+    plain = NonNegativeLinearRegressor().fit(X, noisy)
+    huber = NonNegativeLinearRegressor(loss="huber").fit(X, noisy)
+    assert np.abs(huber.coef_ - [0.4, 0.2]).max() < np.abs(plain.coef_ - [0.4, 0.2]).max()
+    assert np.abs(huber.coef_ - [0.4, 0.2]).max() < 0.05
+
+
+def test_contract():
+    model = NonNegativeLinearRegressor(loss="huber", huber_fraction=0.2)
+    assert clone(model).get_params() == {"loss": "huber", "huber_fraction": 0.2}
+    with pytest.raises(ValueError, match="loss"):
+        NonNegativeLinearRegressor(loss="cauchy").fit(np.ones((3, 1)), np.ones(3))
+    X = np.arange(8, dtype=float).reshape(4, 2)
+    fitted = NonNegativeLinearRegressor().fit(X, X.sum(1))
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(np.ones((2, 3)))
