@@ -33,8 +33,17 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 
 DEVICE_KINDS = ("cpu", "gpu", "sbc", "phone", "accelerator")
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+_LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _REACH_RE = re.compile(r"^[a-z][a-z0-9+.-]*://\S+$")
+
+
+def is_label(value: Any) -> bool:
+    """Whether `value` may name a device, runtime or precision in measurements.
+
+    A label is a non-empty string of lowercase letters, digits and '_-.', starting with a
+    letter or digit: safe in file names, URLs and CSV cells.
+    """
+    return isinstance(value, str) and _LABEL_RE.match(value) is not None
 
 
 class DeviceError(ValueError):
@@ -42,7 +51,7 @@ class DeviceError(ValueError):
 
 
 def _check_name(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
+    if not is_label(value):
         raise DeviceError(
             f"{what} must be a non-empty string of lowercase letters, digits and '_-.' "
             f"starting with a letter or digit, got {value!r}"

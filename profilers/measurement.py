@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from devices.description import is_label
 from profilers.errors import ConfigError
 from profilers.stats import LatencyStats
-
-_LABEL_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 ENERGY_FIELDS = ("energy_mj", "energy_net_mj", "power_w")
 
@@ -72,7 +70,7 @@ class Measurement:
             raise ConfigError(f"Measurement.key must be a non-empty string, got {self.key!r}")
         for name in ("device", "runtime", "precision"):
             value = getattr(self, name)
-            if not isinstance(value, str) or not _LABEL_RE.match(value):
+            if not is_label(value):
                 raise ConfigError(
                     f"Measurement.{name} must be lowercase letters, digits and '_-.', got {value!r}"
                 )

@@ -7,15 +7,14 @@ described or loads a model.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from devices.description import is_label
 from profilers.errors import UnknownRuntimeError
 from profilers.runtimes.base import InputSpec, Runtime, Session, random_inputs
 
 _RUNTIMES: dict[str, type[Runtime]] = {}
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 
 R = TypeVar("R", bound=type[Runtime])
 
@@ -27,7 +26,7 @@ def register_runtime(name: str) -> Callable[[R], R]:
         TypeError: If the decorated object is not a ``Runtime`` subclass.
         ValueError: If another class is already registered under ``name``.
     """
-    if not isinstance(name, str) or not _NAME_RE.match(name):
+    if not is_label(name):
         raise ValueError(
             f"runtime name must be lowercase letters, digits and '_-.' (it keys measurements), "
             f"got {name!r}"
