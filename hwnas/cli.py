@@ -120,22 +120,22 @@ def _device(args: argparse.Namespace):
 
 def cmd_profile(args: argparse.Namespace) -> int:
     from hwnas.jobs import profile_device
-    from profilers import MeasurementStore
 
     device = _device(args)
     out = args.out or DEFAULT_RUNS_DIR / device.name
     store_path = args.store or out / "measurements.sqlite"
     bar, progress = _progress_bar(f"profiling {device.name}")
     with bar:
-        result = profile_device(store_path, _profile_config(args), device=device, progress=progress)
-    csv_path = out / "latency_ms.csv"
-    with MeasurementStore(store_path) as store:
-        store.export_csv(
-            csv_path, device=device.name, runtime="onnxruntime", batch_size=args.batch_size
+        result = profile_device(
+            store_path,
+            _profile_config(args),
+            device=device,
+            csv_path=out / "latency_ms.csv",
+            progress=progress,
         )
     print(f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store")
     print(f"store: {store_path}")
-    print(f"latencies (arch,latency_ms): {csv_path}")
+    print(f"latencies (arch,latency_ms): {result.csv_path}")
     return 0
 
 

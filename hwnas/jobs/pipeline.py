@@ -10,7 +10,7 @@ from pathlib import Path
 from hwnas.export import OnnxExport
 from hwnas.jobs.export import ExportReport, export_arch
 from hwnas.jobs.generate import GenerateResult, check_budget_arguments, generate_for_budget
-from hwnas.jobs.profile import RUNTIME, ProfileConfig, ProfileResult, check_local, profile_device
+from hwnas.jobs.profile import ProfileConfig, ProfileResult, check_local, profile_device
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ def run_pipeline(
     file and `report.json`).
     """
     from devices import local_device
-    from profilers import MeasurementStore
 
     config = config or ProfileConfig()
     device = device or local_device()
@@ -52,15 +51,13 @@ def run_pipeline(
     check_budget_arguments(budget_ms, confidence)
     out_dir = Path(out_dir)
     store_path = out_dir / "measurements.sqlite"
-    profile = profile_device(store_path, config, device=device, progress=progress)
-    with MeasurementStore(store_path) as store:
-        store.export_csv(
-            out_dir / "latency_ms.csv",
-            device=device.name,
-            runtime=RUNTIME,
-            precision="fp32",
-            batch_size=config.batch_size,
-        )
+    profile = profile_device(
+        store_path,
+        config,
+        device=device,
+        csv_path=out_dir / "latency_ms.csv",
+        progress=progress,
+    )
     from_median = budget_ms is None
     if from_median:
         budget_ms = statistics.median(profile.latency_ms.values())

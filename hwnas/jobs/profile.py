@@ -71,6 +71,7 @@ class ProfileResult:
     Attributes:
         device: The device name the measurements are stored under.
         store_path: The measurement store.
+        csv_path: The CSV export of this device's measurements, where one was asked for.
         latency_ms: Median latency of every profiled cell, keyed by architecture string.
         measured: Cells timed in this run.
         resumed: Cells found in the store from an earlier run and not timed again.
@@ -78,6 +79,7 @@ class ProfileResult:
 
     device: str
     store_path: Path
+    csv_path: Path | None
     latency_ms: dict[str, float]
     measured: tuple[str, ...] = field(default_factory=tuple)
     resumed: tuple[str, ...] = field(default_factory=tuple)
@@ -124,6 +126,7 @@ def profile_device(
     *,
     device=None,
     workdir: str | Path | None = None,
+    csv_path: str | Path | None = None,
     progress: Callable | None = None,
 ) -> ProfileResult:
     """Times NB201 networks with ONNX Runtime on this machine and stores each result at once.
@@ -136,6 +139,8 @@ def profile_device(
         config: What to measure.
         device: A `devices.Device`; the local CPU by default.
         workdir: Where the timed ONNX files are written; next to the store by default.
+        csv_path: Where to write this device's measurements as CSV (`arch,latency_ms,...`),
+            if anywhere.
         progress: Called as `progress(done, total, key, measurement_or_None)`.
     """
     from devices import local_device
@@ -175,9 +180,18 @@ def profile_device(
         for arch in archs:
             row = store.get(str(arch), device.name, runtime.name, batch_size=config.batch_size)
             latency[str(arch)] = row.latency.median_ms
+        if csv_path is not None:
+            store.export_csv(
+                csv_path,
+                device=device.name,
+                runtime=runtime.name,
+                precision="fp32",
+                batch_size=config.batch_size,
+            )
     return ProfileResult(
         device=device.name,
         store_path=store_path,
+        csv_path=None if csv_path is None else Path(csv_path),
         latency_ms=latency,
         measured=tuple(outcome.measured),
         resumed=tuple(outcome.skipped),

@@ -191,8 +191,7 @@ def encode(archs: list[NB201Arch] | tuple[NB201Arch, ...]) -> np.ndarray:
     to linear in these counts: on the shipped latency tables a linear model on them ranks
     cells better from 15-40 samples than one on the one-hot edge encoding (`one_hot`).
     """
-    codes = np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))
-    return encode_codes(codes)
+    return encode_codes(_codes(archs))
 
 
 def encode_codes(codes: np.ndarray) -> np.ndarray:
@@ -202,8 +201,11 @@ def encode_codes(codes: np.ndarray) -> np.ndarray:
 
 def one_hot(archs: list[NB201Arch] | tuple[NB201Arch, ...]) -> np.ndarray:
     """The operation of each edge one-hot, (N, 30) float32: edge e, op k at column 5e + k."""
-    codes = np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))
-    return _feature_table()[codes, : len(EDGES) * len(OPS)]
+    return _feature_table()[_codes(archs), : len(EDGES) * len(OPS)]
+
+
+def _codes(archs: list[NB201Arch] | tuple[NB201Arch, ...]) -> np.ndarray:
+    return np.fromiter((a.code for a in archs), dtype=np.int64, count=len(archs))
 
 
 def _features(arch: NB201Arch) -> np.ndarray:
