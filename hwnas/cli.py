@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import math
 import sys
@@ -11,6 +12,11 @@ from pathlib import Path
 from hwnas.jobs.generate import DATASETS
 
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
+COMMAND_MODULES: tuple[str, ...] = (
+    # one line per module, e.g. "hwnas.lrnn.cli",
+)
+"""Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
+built, so each keeps its heavy imports inside its command functions."""
 CANDIDATES = ("linear", "huber", "gbr")
 """`predictors.regressor.CANDIDATES`, written out to keep scikit-learn out of `import hwnas.cli`."""
 
@@ -388,6 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--latency-budget-ms", type=positive_float)
     _add_runtime_options(export)
     export.set_defaults(func=cmd_export)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
     return parser
 
 
