@@ -2,7 +2,9 @@
 
 Every measurement stores the fingerprint of its run, so that a latency can later be traced to
 the CPU, core count, frequency governor, kernel and library versions that produced it. Nothing
-here imports the libraries it reports on: versions come from installed package metadata.
+here imports the libraries it reports on: versions come from installed package metadata. GPUs
+are read through NVML (``pynvml``, from ``nvidia-ml-py``), imported only when a fingerprint is
+taken, or through ``torch.cuda`` where torch is already imported.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib.metadata
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +110,7 @@ def host_fingerprint(**extra: Any) -> dict[str, Any]:
         "packages": {
             name: package_version(name, dists) for name, dists in TRACKED_PACKAGES.items()
         },
+        "gpu": gpu_fingerprint(),
     }
     clashes = sorted(set(extra) & set(fingerprint))
     if clashes:
@@ -123,6 +127,109 @@ def host_fingerprint(**extra: Any) -> dict[str, Any]:
         ) from exc
     fingerprint.update(extra)
     return fingerprint
+
+
+def gpu_fingerprint() -> dict[str, Any]:
+    """Describe the local NVIDIA GPUs: driver, and per GPU name, clocks, temperature, power limit.
+
+    Returns:
+        ``{"source": "nvml" | "torch.cuda" | None, "driver": str | None, "gpus": [...] | None,
+        "reason": str | None}``. Each GPU is a dict of ``index``, ``name``, ``sm_clock_mhz``,
+        ``memory_clock_mhz``, ``max_sm_clock_mhz``, ``temperature_c`` and ``power_limit_w``;
+        a value NVML refuses to give is None. ``gpus`` is None, with ``reason`` saying why,
+        where no GPU can be read.
+    """
+    nvml = _nvml_fingerprint()
+    if nvml["gpus"] is not None or "torch" not in sys.modules:
+        return nvml
+    torch_info = _torch_cuda_fingerprint(sys.modules["torch"])
+    if torch_info["gpus"] is None:
+        torch_info["reason"] = f"{nvml['reason']}; {torch_info['reason']}"
+    return torch_info
+
+
+def _no_gpu(source: str | None, reason: str) -> dict[str, Any]:
+    return {"source": source, "driver": None, "gpus": None, "reason": reason}
+
+
+def _nvml_fingerprint() -> dict[str, Any]:
+    try:
+        import pynvml
+    except ImportError:
+        return _no_gpu(None, "pynvml is not installed (pip install nvidia-ml-py)")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        return _no_gpu("nvml", f"NVML cannot start ({exc}): no NVIDIA driver here")
+    try:
+        driver = _nvml_value(pynvml, pynvml.nvmlSystemGetDriverVersion)
+        count = pynvml.nvmlDeviceGetCount()
+        gpus = [_nvml_gpu(pynvml, index) for index in range(count)]
+    except pynvml.NVMLError as exc:
+        return _no_gpu("nvml", f"NVML cannot list the GPUs ({exc})")
+    finally:
+        pynvml.nvmlShutdown()
+    if not gpus:
+        return _no_gpu("nvml", "NVML sees no GPU")
+    return {"source": "nvml", "driver": driver, "gpus": gpus, "reason": None}
+
+
+def _nvml_gpu(pynvml: Any, index: int) -> dict[str, Any]:
+    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    power_limit_mw = _nvml_value(pynvml, pynvml.nvmlDeviceGetPowerManagementLimit, handle)
+    return {
+        "index": index,
+        "name": _nvml_value(pynvml, pynvml.nvmlDeviceGetName, handle),
+        "sm_clock_mhz": _nvml_value(
+            pynvml, pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_SM
+        ),
+        "memory_clock_mhz": _nvml_value(
+            pynvml, pynvml.nvmlDeviceGetClockInfo, handle, pynvml.NVML_CLOCK_MEM
+        ),
+        "max_sm_clock_mhz": _nvml_value(
+            pynvml, pynvml.nvmlDeviceGetMaxClockInfo, handle, pynvml.NVML_CLOCK_SM
+        ),
+        "temperature_c": _nvml_value(
+            pynvml, pynvml.nvmlDeviceGetTemperature, handle, pynvml.NVML_TEMPERATURE_GPU
+        ),
+        "power_limit_w": None if power_limit_mw is None else power_limit_mw / 1000.0,
+    }
+
+
+def _nvml_value(pynvml: Any, query: Any, *args: Any) -> Any:
+    """Return ``query(*args)`` as JSON data (bytes decoded), or None where NVML refuses it."""
+    try:
+        value = query(*args)
+    except pynvml.NVMLError:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _torch_cuda_fingerprint(torch: Any) -> dict[str, Any]:
+    try:
+        available = bool(torch.cuda.is_available())
+    except Exception as exc:  # a broken CUDA install raises its own error types
+        return _no_gpu("torch.cuda", f"torch.cuda fails ({type(exc).__name__}: {exc})")
+    if not available:
+        return _no_gpu("torch.cuda", f"torch {torch.__version__} sees no CUDA GPU")
+    gpus = [
+        {
+            "index": index,
+            "name": torch.cuda.get_device_name(index),
+            "sm_clock_mhz": None,
+            "memory_clock_mhz": None,
+            "max_sm_clock_mhz": None,
+            "temperature_c": None,
+            "power_limit_w": None,
+        }
+        for index in range(torch.cuda.device_count())
+    ]
+    return {
+        "source": "torch.cuda",
+        "driver": None,
+        "gpus": gpus,
+        "reason": "clocks, temperature and driver need NVML (pip install nvidia-ml-py)",
+    }
 
 
 def _read_text(path: Path) -> str | None:

@@ -1,4 +1,10 @@
-"""Timing a callable: warm-up, then repeated runs until the median is known precisely enough."""
+"""Timing a callable: warm-up, then repeated runs until the median is known precisely enough.
+
+Each run is timed by a ``Timer``: ``HostTimer`` reads ``time.perf_counter_ns`` around the call
+(right for runtimes that return when the work is done, such as ONNX Runtime on a CPU);
+GPU runtimes bring a timer of CUDA events (``profilers.runtimes.cuda.CudaEventTimer``) that
+measures on the device and synchronises after each run.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 from profilers.errors import ConfigError
 from profilers.stats import (
@@ -15,6 +21,7 @@ from profilers.stats import (
     STOP_TIME_CAP,
     LatencyStats,
     median_ci_halfwidth,
+    median_ci_ranks,
     summarize,
 )
 
@@ -22,6 +29,42 @@ from profilers.stats import (
 # (but at least _CHECK_EVERY_MIN runs), so checks cost O(n log n) a logarithmic number of times.
 _CHECK_GROWTH = 0.1
 _CHECK_EVERY_MIN = 5
+
+
+class Timer(Protocol):
+    """Times one run of a callable; ``kind`` names the clock for the fingerprint."""
+
+    kind: str
+
+    def time_ns(self, fn: Callable[[], object]) -> int:
+        """Run ``fn()`` once and return its duration in nanoseconds, its work finished."""
+        ...
+
+    def synchronize(self) -> None:
+        """Wait until all work ``fn`` started has finished (a no-op for host work)."""
+        ...
+
+
+class HostTimer:
+    """Wall-clock time of a call on the host, with ``time.perf_counter_ns``.
+
+    Args:
+        clock: Monotonic clock in nanoseconds (tests pass a fake one).
+    """
+
+    kind = "host_perf_counter_ns"
+
+    def __init__(self, clock: Callable[[], int] = time.perf_counter_ns) -> None:
+        self._clock = clock
+
+    def time_ns(self, fn: Callable[[], object]) -> int:
+        """Run ``fn()`` and return the nanoseconds it took."""
+        t0 = self._clock()
+        fn()
+        return self._clock() - t0
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: host calls return when their work is done."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +144,7 @@ def time_callable(
     config: TimingConfig | None = None,
     *,
     clock: Callable[[], int] = time.perf_counter_ns,
+    timer: Timer | None = None,
 ) -> LatencyStats:
     """Time ``fn()`` and summarise its latency.
 
@@ -113,26 +157,29 @@ def time_callable(
     Args:
         fn: Zero-argument callable doing one inference; its result is discarded.
         config: Stopping rule; default ``TimingConfig()``.
-        clock: Monotonic clock in nanoseconds (tests pass a fake one).
+        clock: Monotonic clock in nanoseconds for the warm-up and time cap (tests pass a
+            fake one).
+        timer: Times each run, warm-up runs included (so that queued device work cannot pile
+            up); default ``HostTimer(clock)``.
     """
     config = config or TimingConfig()
+    timer = timer or HostTimer(clock)
 
     warmup_end = clock() + int(config.warmup_s * 1e9)
     runs = 0
     while runs < config.warmup_runs or clock() < warmup_end:
-        fn()
+        timer.time_ns(fn)
         runs += 1
 
+    median_ci_ranks(config.min_runs)  # imports scipy.stats now, not inside the timed window
     samples_ns: list[int] = []
     max_time_ns = int(config.max_time_s * 1e9)
     next_check = config.min_runs
     start = clock()
     stop_reason = None
     while stop_reason is None:
-        t0 = clock()
-        fn()
+        samples_ns.append(timer.time_ns(fn))
         t1 = clock()
-        samples_ns.append(t1 - t0)
         n = len(samples_ns)
         if n < config.min_runs:
             continue

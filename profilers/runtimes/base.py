@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from profilers.errors import ModelLoadError
+from profilers.timing import HostTimer, Timer
 
 Dim = int | str | None  # a static size, a symbolic name, or unknown
 
@@ -128,6 +129,18 @@ class Session(abc.ABC):
         """Make reproducible random inputs for ``batch_size`` (see ``random_inputs``)."""
         return random_inputs(self.input_specs, batch_size, seed, dims)
 
+    def prepare(self, inputs: Mapping[str, np.ndarray]) -> Callable[[], object]:
+        """Return a zero-argument callable doing one inference on ``inputs``, for timing.
+
+        Runtimes that keep tensors on a device copy the inputs there once here, so that the
+        timed call is the inference alone; by default it is ``run(inputs)``.
+        """
+        return lambda: self.run(inputs)
+
+    def timer(self) -> Timer:
+        """Return the timer for this session's runs (host ``perf_counter_ns`` by default)."""
+        return HostTimer()
+
     def __enter__(self) -> Session:
         return self
 
@@ -144,6 +157,8 @@ class Runtime(abc.ABC):
     """
 
     name: ClassVar[str]
+    model_format: ClassVar[str] = "onnx"
+    """What ``load`` takes: ``"onnx"`` (an ONNX file path) or ``"torch"`` (a ``TorchModel``)."""
     not_settings: ClassVar[frozenset[str]] = frozenset()
     """Fields of ``describe()`` that do not change how a model is timed (what is installed
     besides what is used, outcomes of loading a model); ``comparable_settings`` leaves them out."""

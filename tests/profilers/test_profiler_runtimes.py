@@ -95,6 +95,7 @@ def _unavailable(name: str) -> str | None:
             ),
         )
         for name in list_runtimes()
+        if create_runtime(name).model_format == "onnx"  # torch runtimes: test_runtime_torch.py
     ]
 )
 def runtime(request):
