@@ -14,6 +14,7 @@ from profilers.errors import (
     StoreError,
     UnknownRuntimeError,
 )
+from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement
 from profilers.runtimes import (
     InputSpec,
@@ -26,14 +27,17 @@ from profilers.runtimes import (
 from profilers.runtimes.onnxruntime import OnnxRuntime
 from profilers.stats import LatencyStats, median_ci_halfwidth, summarize
 from profilers.store import MeasurementStore
+from profilers.targets import LocalTarget, Target
 from profilers.timing import TimingConfig, time_callable
 
 __all__ = [
     "CampaignResult",
     "ConfigError",
     "InputSpec",
+    "LocalTarget",
     "LatencyStats",
     "Measurement",
+    "MeasurementFailure",
     "MeasurementStore",
     "ModelLoadError",
     "OnnxRuntime",
@@ -43,6 +47,7 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "StoreError",
+    "Target",
     "TimingConfig",
     "UnknownRuntimeError",
     "create_runtime",

@@ -1,76 +1,43 @@
 """The measurement store: an SQLite database (WAL mode), one row per measured setting.
 
 Each ``add`` commits at once, so a killed campaign loses no finished measurement and resumes by
-skipping what the store already holds. The file carries a magic string and a schema version so
-that a foreign or damaged file is refused with a clear message instead of being written into.
+skipping what the store already holds. A model that could not be measured is kept as a row of
+the ``failures`` table (``add_failure``), with its error. The file carries a magic string and a
+schema version so that a foreign or damaged file is refused with a clear message instead of
+being written into; a store of an older schema is migrated when it is opened.
+(The SQL is in ``profilers.store_schema``.)
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from profilers import store_csv
 from profilers.errors import StoreError
+from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement
 from profilers.stats import LatencyStats
-
-MAGIC = "hwnas-measurement-store"
-SCHEMA_VERSION = 1
-
-_SQLITE_HEADER = b"SQLite format 3\x00"
-_KEY_COLUMNS = ("key", "device", "runtime", "precision", "batch_size")
-_STATS_COLUMNS = ("median_ms", "p90_ms", "p99_ms", "mean_ms", "cov", "n", "stop_reason")
-_ENERGY_COLUMNS = ("energy_mj", "energy_net_mj", "power_w", "energy_reason")
-_INFO_COLUMNS = ("fingerprint", "runtime_info", "created_at")
-_COLUMNS = _KEY_COLUMNS + _STATS_COLUMNS + _ENERGY_COLUMNS + _INFO_COLUMNS
-
-_SCHEMA = f"""
-CREATE TABLE hwnas_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE measurements (
-    key TEXT NOT NULL,
-    device TEXT NOT NULL,
-    runtime TEXT NOT NULL,
-    precision TEXT NOT NULL,
-    batch_size INTEGER NOT NULL,
-    median_ms REAL NOT NULL,
-    p90_ms REAL NOT NULL,
-    p99_ms REAL NOT NULL,
-    mean_ms REAL NOT NULL,
-    cov REAL NOT NULL,
-    n INTEGER NOT NULL,
-    stop_reason TEXT NOT NULL,
-    energy_mj REAL,
-    energy_net_mj REAL,
-    power_w REAL,
-    energy_reason TEXT,
-    fingerprint TEXT NOT NULL,
-    runtime_info TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY ({", ".join(_KEY_COLUMNS)})
-);
-CREATE INDEX measurements_device_runtime ON measurements (device, runtime);
-INSERT INTO hwnas_meta (name, value) VALUES ('magic', '{MAGIC}');
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
-
-_UPSERT = (
-    f"INSERT INTO measurements ({', '.join(_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) "
-    f"ON CONFLICT ({', '.join(_KEY_COLUMNS)}) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in _KEY_COLUMNS)
+from profilers.store_schema import (
+    COLUMNS,
+    FAILURE_COLUMNS,
+    KEY_WHERE,
+    MAGIC,
+    MIGRATIONS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    SQLITE_HEADER,
+    STATS_COLUMNS,
+    UPSERT,
+    UPSERT_FAILURE,
 )
 
 _WHAT_TO_DO = "Move it aside or pass another store path (--store)."
 
-CSV_COLUMNS = (
-    "arch", "latency_ms", "p90_ms", "p99_ms", "mean_ms", "cov", "n", "stop_reason",
-    "device", "runtime", "precision", "batch_size",
-    "energy_mj", "energy_net_mj", "power_w", "energy_reason", "created_at",
-)  # fmt: skip
+CSV_COLUMNS = store_csv.CSV_COLUMNS
 
 
 class MeasurementStore:
@@ -126,8 +93,8 @@ class MeasurementStore:
         if not size:
             return
         with self.path.open("rb") as handle:
-            header = handle.read(len(_SQLITE_HEADER))
-        if header != _SQLITE_HEADER:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
             raise self._fail(f"it is not an SQLite database (it starts with {header[:8]!r})")
 
     def _open_schema(self, conn: sqlite3.Connection) -> None:
@@ -137,16 +104,20 @@ class MeasurementStore:
             if [row[0] for row in check] != ["ok"]:
                 problems = "; ".join(str(row[0]) for row in check[:3])
                 raise self._fail(f"the database is damaged ({problems})")
-            ours = self._check_schema(conn)
+            version = self._check_schema(conn)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise self._fail(f"SQLite refused WAL journal mode (got {mode!r})")
-            if ours:
+            if version == SCHEMA_VERSION:
                 return
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if not self._check_schema(conn):  # another process may have created it
-                    self._create(conn)
+                version = self._check_schema(conn)  # another process may have written it
+                if version == 0:
+                    self._execute_script(conn, SCHEMA)
+                while version < SCHEMA_VERSION and version in MIGRATIONS:
+                    self._execute_script(conn, MIGRATIONS[version])
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -159,12 +130,12 @@ class MeasurementStore:
         except sqlite3.DatabaseError as exc:
             raise self._fail(f"the database is damaged or truncated ({exc})") from exc
 
-    def _check_schema(self, conn: sqlite3.Connection) -> bool:
-        """Return True if the database holds our schema, False if it is empty; else fail."""
+    def _check_schema(self, conn: sqlite3.Connection) -> int:
+        """Return the schema version of our database (0 if it is empty); else fail."""
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if not tables and version == 0:
-            return False
+            return 0
         magic = None
         if "hwnas_meta" in tables:
             row = conn.execute("SELECT value FROM hwnas_meta WHERE name = 'magic'").fetchone()
@@ -179,13 +150,13 @@ class MeasurementStore:
                 f"it has schema version {version}, newer than this hwnas reads "
                 f"({SCHEMA_VERSION}); upgrade hwnas"
             )
-        if version < SCHEMA_VERSION:
+        if version < SCHEMA_VERSION and version not in MIGRATIONS:
             raise self._fail(f"it has unknown old schema version {version}")
-        return True
+        return version
 
     @staticmethod
-    def _create(conn: sqlite3.Connection) -> None:
-        for statement in _SCHEMA.split(";"):
+    def _execute_script(conn: sqlite3.Connection, script: str) -> None:
+        for statement in script.split(";"):
             if statement.strip():
                 conn.execute(statement)
 
@@ -203,14 +174,43 @@ class MeasurementStore:
             json.dumps(m.fingerprint, sort_keys=True), json.dumps(m.runtime_info, sort_keys=True),
             m.created_at,
         )  # fmt: skip
+        # One transaction: the row lands and an earlier failure of the same setting goes.
+        self._write(
+            [(UPSERT, row), (f"DELETE FROM failures WHERE {KEY_WHERE}", row[:5])],
+            f"the measurement of key {m.key!r} on {m.device!r}",
+        )
+
+    def add_failure(self, failure: MeasurementFailure) -> None:
+        """Insert or replace the failure row of a model, committed at once."""
+        if not isinstance(failure, MeasurementFailure):
+            raise TypeError(
+                f"add_failure() takes a MeasurementFailure, got {type(failure).__name__}"
+            )
+        f = failure
+        row = (
+            f.key, f.device, f.runtime, f.precision, f.batch_size,
+            f.stage, f.error_type, f.error, json.dumps(f.fingerprint, sort_keys=True),
+            f.created_at,
+        )  # fmt: skip
+        self._write([(UPSERT_FAILURE, row)], f"the failure of key {f.key!r} on {f.device!r}")
+
+    def _write(self, statements: list[tuple[str, tuple]], what: str) -> None:
         conn = self._connection()
         try:
-            conn.execute(_UPSERT, row)  # autocommit: durable when this returns
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in statements:
+                    conn.execute(sql, params)
+                conn.execute("COMMIT")  # durable when this returns
+            except BaseException:
+                if conn.in_transaction:  # SQLite rolls back by itself on some errors (disk full)
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.Error as exc:  # disk full, locked past the timeout, read-only, I/O error
             raise StoreError(
-                f"{self.path}: could not save the measurement of key {m.key!r} on {m.device!r} "
-                f"({exc}); the measurements saved before it are kept. Free disk space or stop "
-                "the other process holding the store, then run again to resume"
+                f"{self.path}: could not save {what} ({exc}); the measurements saved before it "
+                "are kept. Free disk space or stop the other process holding the store, then run "
+                "again to resume"
             ) from exc
 
     # -- reading -------------------------------------------------------------------------
@@ -220,19 +220,55 @@ class MeasurementStore:
     ) -> Measurement | None:
         """Return the stored measurement for this setting, or None."""
         cursor = self._connection().execute(
-            f"SELECT {', '.join(_COLUMNS)} FROM measurements WHERE "
-            + " AND ".join(f"{c} = ?" for c in _KEY_COLUMNS),
+            f"SELECT {', '.join(COLUMNS)} FROM measurements WHERE {KEY_WHERE}",
             (key, device, runtime, precision, batch_size),
         )
         row = cursor.fetchone()
         return None if row is None else self._from_row(row)
+
+    def get_failure(
+        self, key: str, device: str, runtime: str, precision: str = "fp32", batch_size: int = 1
+    ) -> MeasurementFailure | None:
+        """Return the stored failure for this setting, or None."""
+        row = (
+            self._connection()
+            .execute(
+                f"SELECT {', '.join(FAILURE_COLUMNS)} FROM failures WHERE {KEY_WHERE}",
+                (key, device, runtime, precision, batch_size),
+            )
+            .fetchone()
+        )
+        return None if row is None else self._failure_from_row(row)
+
+    def failures(
+        self,
+        device: str | None = None,
+        runtime: str | None = None,
+        precision: str | None = None,
+        batch_size: int | None = None,
+    ) -> list[MeasurementFailure]:
+        """Return stored failures in insertion order; each filter that is not None applies."""
+        rows = self._select_rows(
+            "failures", FAILURE_COLUMNS, device, runtime, precision, batch_size
+        )
+        return [self._failure_from_row(row) for row in rows]
 
     def has(
         self, key: str, device: str, runtime: str, precision: str = "fp32", batch_size: int = 1
     ) -> bool:
         """Return whether a measurement for this setting is stored."""
         cursor = self._connection().execute(
-            "SELECT 1 FROM measurements WHERE " + " AND ".join(f"{c} = ?" for c in _KEY_COLUMNS),
+            f"SELECT 1 FROM measurements WHERE {KEY_WHERE}",
+            (key, device, runtime, precision, batch_size),
+        )
+        return cursor.fetchone() is not None
+
+    def has_failure(
+        self, key: str, device: str, runtime: str, precision: str = "fp32", batch_size: int = 1
+    ) -> bool:
+        """Return whether a failure for this setting is stored."""
+        cursor = self._connection().execute(
+            f"SELECT 1 FROM failures WHERE {KEY_WHERE}",
             (key, device, runtime, precision, batch_size),
         )
         return cursor.fetchone() is not None
@@ -272,19 +308,38 @@ class MeasurementStore:
         fingerprints stay in the store.
         """
         rows = self.measurements(device, runtime, precision, batch_size)
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(CSV_COLUMNS)
-            for m in rows:
-                s = m.latency
-                writer.writerow([
-                    m.key, s.median_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cov, s.n, s.stop_reason,
-                    m.device, m.runtime, m.precision, m.batch_size,
-                    m.energy_mj, m.energy_net_mj, m.power_w, m.energy_reason, m.created_at,
-                ])  # fmt: skip
-        return len(rows)
+        return store_csv.write_long_csv(path, rows)
+
+    def export_wide_csv(
+        self,
+        path: str | Path,
+        *,
+        runtime: str,
+        precision: str = "fp32",
+        batch_size: int = 1,
+        devices: list[str] | None = None,
+        index: store_csv.IndexOf | None = None,
+        index_column: str = "nb201_index",
+    ) -> int:
+        """Write median latencies as one row per model, one column per device; return the rows.
+
+        The layout of the shipped literature tables (``nb201_index,arch,<device>...``): a cell
+        is empty where that device has no measurement (not measured, or failed).
+
+        Args:
+            path: The CSV file to write.
+            runtime: Whose measurements.
+            precision: At which precision.
+            batch_size: At which batch size.
+            devices: Device columns in this order; default every device in the store, sorted.
+            index: Maps a key to its index in the search space (first column, rows sorted by
+                it); without it there is no index column and rows keep insertion order.
+            index_column: Name of the index column.
+        """
+        rows = self.measurements(runtime=runtime, precision=precision, batch_size=batch_size)
+        return store_csv.write_wide_csv(
+            path, rows, devices=devices, index=index, index_column=index_column
+        )
 
     def _select(
         self,
@@ -293,6 +348,20 @@ class MeasurementStore:
         precision: str | None,
         batch_size: int | None,
     ) -> Iterator[Measurement]:
+        for row in self._select_rows(
+            "measurements", COLUMNS, device, runtime, precision, batch_size
+        ):
+            yield self._from_row(row)
+
+    def _select_rows(
+        self,
+        table: str,
+        columns: tuple[str, ...],
+        device: str | None,
+        runtime: str | None,
+        precision: str | None,
+        batch_size: int | None,
+    ) -> list[tuple[Any, ...]]:
         filters = {
             "device": device,
             "runtime": runtime,
@@ -301,16 +370,15 @@ class MeasurementStore:
         }
         where = [f"{column} = ?" for column, value in filters.items() if value is not None]
         params = [value for value in filters.values() if value is not None]
-        query = f"SELECT {', '.join(_COLUMNS)} FROM measurements"
+        query = f"SELECT {', '.join(columns)} FROM {table}"
         if where:
             query += " WHERE " + " AND ".join(where)
-        for row in self._connection().execute(query + " ORDER BY rowid", params).fetchall():
-            yield self._from_row(row)
+        return self._connection().execute(query + " ORDER BY rowid", params).fetchall()
 
     def _from_row(self, row: tuple[Any, ...]) -> Measurement:
-        data = dict(zip(_COLUMNS, row, strict=True))
+        data = dict(zip(COLUMNS, row, strict=True))
         try:
-            stats = LatencyStats(**{c: data.pop(c) for c in _STATS_COLUMNS})
+            stats = LatencyStats(**{c: data.pop(c) for c in STATS_COLUMNS})
             data["fingerprint"] = json.loads(data["fingerprint"])
             data["runtime_info"] = json.loads(data["runtime_info"])
             return Measurement(latency=stats, **data)
@@ -318,6 +386,17 @@ class MeasurementStore:
             raise StoreError(
                 f"{self.path}: the row for key {data['key']!r} on {data['device']!r} holds an "
                 f"invalid value ({exc}); it was edited outside hwnas. Delete or fix that row"
+            ) from exc
+
+    def _failure_from_row(self, row: tuple[Any, ...]) -> MeasurementFailure:
+        data = dict(zip(FAILURE_COLUMNS, row, strict=True))
+        try:
+            data["fingerprint"] = json.loads(data["fingerprint"])
+            return MeasurementFailure(**data)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(
+                f"{self.path}: the failure row for key {data['key']!r} on {data['device']!r} "
+                f"holds an invalid value ({exc}); it was edited outside hwnas. Delete or fix it"
             ) from exc
 
     # -- lifetime ------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""Job 1: profile a device: time the reference cells and sampled cells, store every result."""
+"""Job 1: profile a device: time the reference cells and sampled cells, store every result.
+
+The device may be this machine, a board over SSH or nodes of a Ray farm (``devices.Device``
+``reach``); the measurements land in the local store as each one finishes either way.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
 from profilers.timing import TimingConfig
 
 RUNTIME = "onnxruntime"
+SPACES = ("nb201",)
+"""Search spaces whose networks this job can export and time."""
 
 
 def default_timing() -> TimingConfig:
@@ -32,6 +38,9 @@ class ProfileConfig:
         intra_op_threads: ONNX Runtime intra-op threads; None uses every usable core.
         exporter: ONNX exporter used for the timed files ("auto", "dynamo" or "legacy").
         timing: The timing method (warm-up, repeated runs, stopping rule).
+        space: The search space whose cells are timed (``SPACES``).
+        runtime: The runtime timing the ONNX files (a registered runtime that loads ONNX).
+        retry_failed: Time again the cells whose failure is stored (default: skip them).
     """
 
     samples: int = 30
@@ -40,6 +49,9 @@ class ProfileConfig:
     intra_op_threads: int | None = None
     exporter: str = "auto"
     timing: TimingConfig = field(default_factory=default_timing)
+    space: str = "nb201"
+    runtime: str = RUNTIME
+    retry_failed: bool = False
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -50,6 +62,16 @@ class ProfileConfig:
             raise JobInputError(f"threads must be >= 1, got {self.intra_op_threads}")
         if self.exporter not in EXPORTERS:
             raise JobInputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
+        if self.space not in SPACES:
+            raise JobInputError(
+                f"profiling times cells of {list(SPACES)}, not {self.space!r}; other spaces "
+                "can be timed with profilers.run_campaign on their exported ONNX files"
+            )
+        if self.runtime != RUNTIME:
+            raise JobInputError(
+                f"hwnas profile times ONNX files with {RUNTIME!r}; runtime {self.runtime!r} is "
+                "not supported by this command yet"
+            )
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -75,6 +97,10 @@ class ProfileResult:
         latency_ms: Median latency of every profiled cell, keyed by architecture string.
         measured: Cells timed in this run.
         resumed: Cells found in the store from an earlier run and not timed again.
+        failed: Cells that could not be measured (this run or stored before, not retried),
+            with their error.
+        wide_csv_path: The export in the layout of the literature tables
+            (``nb201_index,arch,<device>``), where one was asked for.
     """
 
     device: str
@@ -83,6 +109,8 @@ class ProfileResult:
     latency_ms: dict[str, float]
     measured: tuple[str, ...] = field(default_factory=tuple)
     resumed: tuple[str, ...] = field(default_factory=tuple)
+    failed: dict[str, str] = field(default_factory=dict)
+    wide_csv_path: Path | None = None
 
 
 def profile_archs(config: ProfileConfig) -> list[NB201Arch]:
@@ -98,6 +126,28 @@ def profile_archs(config: ProfileConfig) -> list[NB201Arch]:
             seen.add(arch)
             archs.append(arch)
     return archs
+
+
+def check_runnable(device, runtime: str = RUNTIME) -> None:
+    """Refuses a device nothing can be run on, or that lacks the runtime.
+
+    Raises:
+        DeviceError: naming the device and what to do instead.
+    """
+    from devices import DeviceError
+
+    if not device.runnable:
+        raise DeviceError(
+            f"device {device.name!r} is known only from published measurement tables "
+            f"(reach = {device.reach!r}): it cannot be profiled. Use its latencies with "
+            f"`hwnas generate --table-device {device.name}`, or profile 'local' or a board you "
+            "can reach (a device file with reach = 'ssh://user@host' or 'ray')"
+        )
+    if runtime not in device.runtimes:
+        raise DeviceError(
+            f"device {device.name!r} lists the runtimes {list(device.runtimes)}, not {runtime!r}, "
+            f"which profiling uses here: add {runtime!r} to its runtimes if it is installed"
+        )
 
 
 def check_local(device) -> None:
@@ -128,11 +178,15 @@ def profile_device(
     workdir: str | Path | None = None,
     csv_path: str | Path | None = None,
     progress: Callable | None = None,
+    wide_csv_path: str | Path | None = None,
 ) -> ProfileResult:
-    """Times NB201 networks with ONNX Runtime on this machine and stores each result at once.
+    """Times NB201 networks with ONNX Runtime on a device and stores each result at once.
 
-    Cells already in the store for this device, runtime, batch size and precision are not
-    timed again, so a killed run resumes where it stopped.
+    The networks are exported here; the device times them where its ``reach`` says (this
+    machine, a board over SSH, a Ray farm). Cells already in the store for this device,
+    runtime, batch size and precision are not timed again, so a killed run resumes where it
+    stopped; a cell that fails (export, load or run) is stored as failed and the campaign
+    goes on.
 
     Args:
         store_path: The SQLite measurement store (created if missing).
@@ -141,18 +195,31 @@ def profile_device(
         workdir: Where the timed ONNX files are written; next to the store by default.
         csv_path: Where to write this device's measurements as CSV (`arch,latency_ms,...`),
             if anywhere.
-        progress: Called as `progress(done, total, key, measurement_or_None)`.
+        progress: Called as `progress(done, total, key, row)`, row a `Measurement`, a
+            `MeasurementFailure`, or None for a cell already stored.
+        wide_csv_path: Where to write this device's latencies in the layout of the shipped
+            tables (`nb201_index,arch,<device>`), if anywhere.
     """
     from devices import local_device
     from hwnas.export import OnnxExport, export_onnx
     from profilers import MeasurementStore, create_runtime, run_campaign
+    from profilers.remote import RemoteJob, target_for
 
     config = config or ProfileConfig()
     device = device or local_device()
-    check_local(device)
+    check_runnable(device, config.runtime)
     store_path = Path(store_path)
     workdir = Path(workdir) if workdir else store_path.parent / "onnx"
-    runtime = create_runtime(RUNTIME, intra_op_threads=config.intra_op_threads)
+    options = (
+        {} if config.intra_op_threads is None else {"intra_op_threads": config.intra_op_threads}
+    )
+    job = RemoteJob(
+        runtime=config.runtime,
+        runtime_options=options,
+        timing=config.timing,
+        batch_size=config.batch_size,
+    )
+    runtime = create_runtime(config.runtime, **options)
     space = NB201Space()
     export_config = OnnxExport(exporter=config.exporter)
 
@@ -175,11 +242,26 @@ def profile_device(
             timing=config.timing,
             batch_size=config.batch_size,
             progress=progress,
+            retry_failed=config.retry_failed,
+            target=target_for(device, job),
         )
-        latency = {}
+        latency, failed = {}, {}
         for arch in archs:
-            row = store.get(str(arch), device.name, runtime.name, batch_size=config.batch_size)
-            latency[str(arch)] = row.latency.median_ms
+            key = str(arch)
+            row = store.get(key, device.name, runtime.name, batch_size=config.batch_size)
+            if row is not None:
+                latency[key] = row.latency.median_ms
+                continue
+            failure = store.get_failure(key, device.name, runtime.name, "fp32", config.batch_size)
+            failed[key] = f"{failure.stage}: {failure.error_type}: {failure.error}"
+        if wide_csv_path is not None:
+            store.export_wide_csv(
+                wide_csv_path,
+                runtime=runtime.name,
+                batch_size=config.batch_size,
+                devices=[device.name],
+                index=lambda key: NB201Arch.from_string(key).index,
+            )
         if csv_path is not None:
             store.export_csv(
                 csv_path,
@@ -195,4 +277,6 @@ def profile_device(
         latency_ms=latency,
         measured=tuple(outcome.measured),
         resumed=tuple(outcome.skipped),
+        failed=failed,
+        wide_csv_path=None if wide_csv_path is None else Path(wide_csv_path),
     )

@@ -76,6 +76,8 @@ def _qualname(cls: type) -> str:
 
 # Built-in runtimes register themselves on import (their own imports stay lazy).
 from profilers.runtimes import onnxruntime as _onnxruntime  # noqa: E402, F401
+from profilers.runtimes import tensorrt as _tensorrt  # noqa: E402, F401
+from profilers.runtimes import torch as _torch  # noqa: E402, F401
 
 __all__ = [
     "InputSpec",

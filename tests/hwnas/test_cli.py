@@ -107,12 +107,12 @@ def test_bad_numbers_are_refused_before_any_work(capsys, argv):
     assert "must" in capsys.readouterr().err
 
 
-def test_a_remote_device_is_not_profiled_here(capsys, tmp_path):
+def test_the_main_job_runs_on_the_local_machine_only(capsys, tmp_path):
     board = tmp_path / "jetson.toml"
     board.write_text(
         'name = "jetson-orin"\nkind = "sbc"\nruntimes = ["tensorrt"]\nreach = "ssh://jetson.lan"\n'
     )
-    code, _, err = run_cli(capsys, "profile", "--device-file", board, "--out", tmp_path / "o")
+    code, _, err = run_cli(capsys, "run", "--device-file", board, "--out", tmp_path / "o")
     assert code == 2 and "ssh://jetson.lan" in err and "local machine only" in err
     assert not (tmp_path / "o").exists()
 

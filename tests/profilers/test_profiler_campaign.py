@@ -138,20 +138,49 @@ def test_interrupted_campaign_keeps_finished_rows_and_resumes(
     assert (result.measured, result.skipped) == (("c",), ("a", "b"))
 
 
-def test_bad_model_stops_campaign_with_its_name(tmp_path, store, runtime, device, fast_timing):
+def test_bad_model_is_recorded_as_failed_and_the_campaign_goes_on(
+    tmp_path, tiny_onnx, store, runtime, device, fast_timing
+):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with pytest.raises(ModelLoadError, match="bad.onnx"):
-        run_campaign([("bad", bad)], store, runtime, device, timing=fast_timing)
-    assert len(store) == 0
+    result = run_campaign(
+        [("bad", bad), ("good", tiny_onnx)], store, runtime, device, timing=fast_timing
+    )
+    assert (result.failed, result.measured) == (("bad",), ("good",))
+    failure = store.get_failure("bad", "ci-box", "onnxruntime")
+    assert failure.stage == "load" and failure.error_type == ModelLoadError.__name__
+    assert "bad.onnx" in failure.error
+    assert [m.key for m in store.measurements()] == ["good"]
 
 
-def test_energy_meter_named_but_not_read(tiny_onnx, store, fast_timing):
+def test_energy_meter_named_but_absent_says_why(tiny_onnx, store, fast_timing):
     device = Device(name="jetson", kind="sbc", runtimes=("onnxruntime",), energy_meter="jetson")
     runtime = create_runtime("onnxruntime", intra_op_threads=1)
     run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)
     m = store.get("a", "jetson", "onnxruntime")
-    assert m.energy_mj is None and "'jetson'" in m.energy_reason
+    assert m.energy_mj is None and m.energy_reason.startswith("jetson: no INA3221")
+    assert m.fingerprint["energy"]["meter"]["meter"] == "none"
+
+
+def test_energy_of_a_meter_lands_in_the_row(tiny_onnx, store, fast_timing, monkeypatch):
+    from profilers.energy.measure import EnergyResult
+
+    measured = EnergyResult(2.5, 1.5, 4.0, "test meter: window 0.1 s", {"meter": "test"}, 10)
+
+    def fake_profile_session(session, timing, batch_size, **kw):
+        from profilers.timing import time_callable
+
+        assert kw["energy_meter"] is not None  # the device's meter was opened and passed
+        stats = time_callable(lambda: None, timing)
+        return stats, {"energy": measured.to_dict()}
+
+    monkeypatch.setattr("profilers.campaign.profile_session", fake_profile_session)
+    device = Device(name="jetson", kind="sbc", runtimes=("onnxruntime",), energy_meter="jetson")
+    runtime = create_runtime("onnxruntime", intra_op_threads=1)
+    run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)
+    m = store.get("a", "jetson", "onnxruntime")
+    assert (m.energy_mj, m.energy_net_mj, m.power_w) == (2.5, 1.5, 4.0)
+    assert m.energy_reason == "test meter: window 0.1 s"
 
 
 # -- resuming only onto rows measured with the same runtime settings ------------------------
