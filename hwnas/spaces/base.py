@@ -27,6 +27,8 @@ class SearchSpace(ABC):
     name: str
     input_shape: tuple[int, ...]
     """The input of the built network without the batch dimension, e.g. (3, 32, 32)."""
+    input_dtype: str = "float32"
+    """The input's element type: ``"float32"`` for images, ``"int64"`` for token ids."""
 
     @abstractmethod
     def parse(self, text: str) -> Any:
