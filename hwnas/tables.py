@@ -158,6 +158,7 @@ def load_accuracy_table() -> MeasuredTable:
     return read_wide_csv(_data_file("nb201", "accuracy.csv"), "nb201_index")
 
 
+@functools.cache
 def reference_indices(space: str = "nb201") -> tuple[int, ...]:
     """The benchmark indices of the 10 reference architectures (the device embedding's inputs)."""
     path = _data_file(space, "reference_archs.json")
@@ -165,6 +166,7 @@ def reference_indices(space: str = "nb201") -> tuple[int, ...]:
     return tuple(int(i) for i in indices)
 
 
+@functools.cache
 def reference_archs(space: str = "nb201") -> tuple[str, ...]:
     """The architecture strings of the 10 reference architectures, in embedding order."""
     table = load_latency_table(space)

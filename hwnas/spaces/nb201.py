@@ -222,7 +222,20 @@ def _features(arch: NB201Arch) -> np.ndarray:
 
 @functools.cache
 def _feature_table() -> np.ndarray:
-    table = np.stack([_features(NB201Arch.from_code(c)) for c in range(NUM_ARCHS)])
+    """`_features` of every code, (15625, 40), computed for all codes at once."""
+    codes = np.arange(NUM_ARCHS)
+    digits = (codes[:, None] // len(OPS) ** np.arange(len(EDGES))) % len(OPS)  # (N, 6)
+    one_hot = np.eye(len(OPS), dtype=np.float32)[digits]  # (N, 6, 5)
+    live_op = digits != _OP_INDEX["none"]
+    edge = {pair: e for e, pair in enumerate(EDGES)}
+    reaches = {3: np.ones(NUM_ARCHS, dtype=bool)}
+    reaches[2] = live_op[:, edge[(3, 2)]]
+    reaches[1] = live_op[:, edge[(3, 1)]] | (live_op[:, edge[(2, 1)]] & reaches[2])
+    live = np.stack([reaches[n] for n, _ in EDGES], axis=1).astype(np.float32)  # (N, 6)
+    table = np.concatenate(
+        [one_hot.reshape(NUM_ARCHS, -1), one_hot.sum(1), (one_hot * live[:, :, None]).sum(1)],
+        axis=1,
+    )
     table.flags.writeable = False
     return table
 

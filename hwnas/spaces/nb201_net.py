@@ -11,10 +11,14 @@ the graph (the authors multiply by zero); a node whose every input is `none` is 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
+import numpy as np
 import torch
 from torch import nn
 
-from hwnas.spaces.nb201 import NB201Arch
+from hwnas.spaces.nb201 import EDGES, OPS, NB201Arch
 
 
 class ReLUConvBN(nn.Sequential):
@@ -119,3 +123,37 @@ class NB201Network(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.lastact(self.cells(self.stem(x)))
         return self.classifier(torch.flatten(self.global_pooling(features), 1))
+
+
+@functools.cache
+def _edge_costs(num_classes: int, channels: int, cells_per_stage: int) -> np.ndarray:
+    """(params, MACs) of the network with no operation, and added per edge by each operation.
+
+    Returns (2, 1 + len(OPS)) int64: column 0 the empty cell's network, column 1 + i what one
+    edge with ``OPS[i]`` adds over all cells. Every edge of a cell sees the same tensor shape and
+    none shares weights, so a network's cost is column 0 plus the sum over its six edges.
+    """
+    from hwnas.complexity import count_macs, count_params
+
+    shape = (1, 3, 32, 32)
+    costs = np.zeros((2, 1 + len(OPS)), dtype=np.int64)
+    for column, op in enumerate(("none", *OPS)):
+        net = NB201Network(NB201Arch((op,) * len(EDGES)), num_classes, channels, cells_per_stage)
+        costs[:, column] = count_params(net), count_macs(net, shape)
+    costs[:, 1:] = (costs[:, 1:] - costs[:, :1]) // len(EDGES)
+    return costs
+
+
+def network_costs(
+    archs: Sequence[NB201Arch], num_classes: int = 10, channels: int = 16, cells_per_stage: int = 5
+) -> tuple[np.ndarray, np.ndarray]:
+    """(parameters, MACs) of each cell's network at 32x32: two (N,) int64, without building them.
+
+    Equal to `count_params` / `count_macs` of the built networks (a test checks it); the
+    per-edge costs come from six networks built once per setting.
+    """
+    costs = _edge_costs(num_classes, channels, cells_per_stage)
+    codes = np.array([[OPS.index(op) for op in arch.ops] for arch in archs], dtype=np.int64)
+    added = costs[:, 1:][:, codes].sum(axis=-1) if len(archs) else np.zeros((2, 0), np.int64)
+    total = costs[:, :1] + added
+    return total[0], total[1]
