@@ -1,0 +1,214 @@
+"""The network of a found genotype, trained from scratch, saved and exported to ONNX.
+
+DARTS's evaluation network (Liu et al., ICLR 2019, `NetworkCIFAR` without the auxiliary head
+and drop-path): a 3x3 conv stem of 3C channels, `layers` cells with reduction cells at 1/3 and
+2/3 of the depth, global average pooling and a linear classifier. Each cell computes every
+intermediate node as the sum of its genotype's two operations.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hwnas.darts.genotype import CONCAT, Genotype
+from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, make_op
+from hwnas.darts.spaces import STEPS
+from hwnas.datasets import Dataset, ImageData
+from hwnas.jobs.errors import JobInputError
+
+
+class Cell(nn.Module):
+    """One discrete cell: inputs (s0, s1), output the concatenation of its 4 nodes."""
+
+    def __init__(
+        self,
+        genes: tuple[tuple[str, int], ...],
+        c_prev_prev: int,
+        c_prev: int,
+        channels: int,
+        reduction: bool,
+        reduction_prev: bool,
+    ) -> None:
+        super().__init__()
+        self.reduction = reduction
+        if reduction_prev:
+            self.preprocess0 = FactorizedReduce(c_prev_prev, channels)
+        else:
+            self.preprocess0 = ReLUConvBN(c_prev_prev, channels, 1, 1, 0)
+        self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
+        self.inputs = [source for _, source in genes]
+        self.ops = nn.ModuleList(
+            make_op(op, channels, 2 if reduction and source < 2 else 1) for op, source in genes
+        )
+
+    def forward(self, s0: torch.Tensor, s1: torch.Tensor) -> torch.Tensor:
+        states = [self.preprocess0(s0), self.preprocess1(s1)]
+        for node in range(STEPS):
+            a, b = 2 * node, 2 * node + 1
+            states.append(self.ops[a](states[self.inputs[a]]) + self.ops[b](states[self.inputs[b]]))
+        return torch.cat([states[i] for i in CONCAT], dim=1)
+
+
+class DartsNetwork(nn.Module):
+    """The network of `genotype`: input (B, in_channels, H, W), output logits (B, classes)."""
+
+    def __init__(
+        self,
+        genotype: Genotype,
+        channels: int = 16,
+        layers: int = 8,
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ) -> None:
+        super().__init__()
+        if min(channels, layers, num_classes, in_channels) < 1:
+            raise ValueError("channels, layers, num_classes and in_channels must be positive")
+        self.genotype = genotype
+        c_stem = 3 * channels
+        self.stem = nn.Sequential(
+            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+        )
+        c_pp, c_p, c_cur = c_stem, c_stem, channels
+        reduction_prev = False
+        cells = []
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            if reduction:
+                c_cur *= 2
+            genes = genotype.reduce if reduction else genotype.normal
+            cells.append(Cell(genes, c_pp, c_p, c_cur, reduction, reduction_prev))
+            reduction_prev = reduction
+            c_pp, c_p = c_p, len(CONCAT) * c_cur
+        self.cells = nn.ModuleList(cells)
+        self.global_pooling = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_p, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s0 = s1 = self.stem(x)
+        for cell in self.cells:
+            s0, s1 = s1, cell(s0, s1)
+        return self.classifier(torch.flatten(self.global_pooling(s1), 1))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training from scratch: SGD with momentum, cosine learning rate, gradient clipping."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    channels: int = 8
+    layers: int = 5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.epochs, self.batch_size, self.channels, self.layers) < 1 or self.lr <= 0:
+            raise JobInputError("epochs, batch_size, channels, layers and lr must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The trained network and its accuracies (percent)."""
+
+    model: DartsNetwork
+    train_losses: tuple[float, ...]
+    test_accuracy: float
+    seconds: float
+
+
+def accuracy(model: nn.Module, data: ImageData, batch_size: int = 256) -> float:
+    """Top-1 accuracy (percent) of `model` in eval mode on `data`."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            logits = model(torch.from_numpy(data.x[start : start + batch_size]))
+            correct += int((logits.argmax(1).numpy() == data.y[start : start + batch_size]).sum())
+    return 100.0 * correct / max(len(data), 1)
+
+
+def train_genotype(genotype: Genotype, dataset: Dataset, config: TrainConfig) -> TrainResult:
+    """Trains the network of `genotype` from scratch on `dataset.train`, tests on `dataset.test`."""
+    torch.manual_seed(config.seed)
+    train = dataset.train
+    model = DartsNetwork(
+        genotype, config.channels, config.layers, train.num_classes, train.input_shape[0]
+    )
+    optimizer = torch.optim.SGD(
+        model.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    steps = max(1, len(train) // config.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs * steps)
+    criterion, rng, losses = nn.CrossEntropyLoss(), np.random.default_rng(config.seed), []
+    started = time.perf_counter()
+    for _ in range(config.epochs):
+        model.train()
+        order, total = rng.permutation(len(train)), 0.0
+        for step in range(steps):
+            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+            x, y = torch.from_numpy(train.x[rows]), torch.from_numpy(train.y[rows])
+            optimizer.zero_grad(set_to_none=True)
+            loss = criterion(model(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            schedule.step()
+            total += float(loss.detach())
+        losses.append(total / steps)
+    seconds = time.perf_counter() - started
+    return TrainResult(model, tuple(losses), accuracy(model, dataset.test), seconds)
+
+
+def save_network(model: DartsNetwork, config: TrainConfig, out_dir: str | Path) -> Path:
+    """Writes the weights (safetensors) and what rebuilds the network (JSON) to `out_dir`."""
+    from safetensors.torch import save_file
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out_dir / "weights.safetensors"))
+    meta = {
+        "genotype": model.genotype.to_dict(),
+        "train": config.to_dict(),
+        "num_classes": model.classifier.out_features,
+        "in_channels": model.stem[0].in_channels,
+    }
+    (out_dir / "network.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return out_dir / "weights.safetensors"
+
+
+def export_checked(
+    model: DartsNetwork, data: ImageData, path: str | Path, batch: int = 8
+) -> dict[str, object]:
+    """Exports `model` to ONNX and compares ONNX Runtime with PyTorch on `batch` real images.
+
+    A genotype with `noise` operations has random outputs: its error is None with the reason.
+    """
+    from hwnas.export.onnx import export_onnx, max_abs_error_vs_torch
+
+    result = export_onnx(model, data.input_shape, path)
+    report: dict[str, object] = {
+        "onnx": str(result.path),
+        "exporter": result.exporter,
+        "opset": result.opset,
+    }
+    ops = {op for op, _ in model.genotype.normal + model.genotype.reduce}
+    if "noise" in ops:
+        report["max_abs_error"] = None
+        report["reason"] = "the genotype has noise operations: outputs are random, not comparable"
+        return report
+    report["max_abs_error"] = max_abs_error_vs_torch(model, result.path, data.x[:batch])
+    return report
