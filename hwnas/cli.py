@@ -14,6 +14,10 @@ from hwnas.jobs.generate import DATASETS
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module, e.g. "hwnas.lrnn.cli",
+    "devices.cli",
+    "hwnas.darts.cli",
+    "hwnas.lrnn.cli",
+    "hwnas.cli_predictor",
 )
 """Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
 built, so each keeps its heavy imports inside its command functions."""
@@ -76,12 +80,20 @@ def probability(text: str) -> float:
 
 
 def _progress_bar(label: str):
-    """A progress display and its `progress(done, total, key, measurement)` callback.
+    """A progress display and its `progress(done, total, key, row)` callback.
 
-    On a terminal, a live rich progress bar; elsewhere (logs, CI), one line per cell.
+    On a terminal, a live rich progress bar with the time remaining; elsewhere (logs, CI), one
+    line per cell. Cells resumed from the store are left out of the bar (and its ETA).
     """
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     console = Console()
     bar = Progress(
@@ -89,15 +101,25 @@ def _progress_bar(label: str):
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
         TextColumn("{task.fields[last]}"),
         console=console,
         disable=not console.is_terminal,
     )
     task = bar.add_task(label, total=None, last="")
+    resumed = 0
 
-    def progress(done: int, total: int, key: str, measurement) -> None:
-        last = "resumed" if measurement is None else f"{measurement.latency.median_ms:.3f} ms"
-        bar.update(task, completed=done, total=total, last=f"{key}  {last}")
+    def progress(done: int, total: int, key: str, row) -> None:
+        nonlocal resumed
+        if row is None:
+            resumed += 1
+            last = "resumed"
+        elif hasattr(row, "latency"):
+            last = f"{row.latency.median_ms:.3f} ms"
+        else:
+            last = f"FAILED ({row.stage}: {row.error_type})"
+        bar.update(task, completed=done - resumed, total=total - resumed, last=f"{key}  {last}")
         if not console.is_terminal:
             print(f"{label} [{done}/{total}] {key} {last}", flush=True)
 
@@ -119,29 +141,46 @@ def _profile_config(args: argparse.Namespace):
 
 
 def _device(args: argparse.Namespace):
-    from devices import Device, local_device
+    from devices import find_device
 
-    return Device.from_toml(args.device_file) if args.device_file else local_device(args.device)
+    return find_device(args.device, [args.device_file] if args.device_file else [])
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from hwnas.jobs import profile_device
 
     device = _device(args)
+    config = dataclasses.replace(
+        _profile_config(args),
+        space=args.space,
+        runtime=args.runtime,
+        retry_failed=args.retry_failed,
+    )
     out = args.out or DEFAULT_RUNS_DIR / device.name
     store_path = args.store or out / "measurements.sqlite"
     bar, progress = _progress_bar(f"profiling {device.name}")
     with bar:
         result = profile_device(
             store_path,
-            _profile_config(args),
+            config,
             device=device,
             csv_path=out / "latency_ms.csv",
+            wide_csv_path=out / "latency_ms_wide.csv",
             progress=progress,
         )
-    print(f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store")
+    print(
+        f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store"
+        + (f", {len(result.failed)} failed" if result.failed else "")
+    )
+    for key, error in result.failed.items():
+        print(f"failed: {key} {error}")
+    if result.failed:
+        print("(failed cells are skipped when resuming; --retry-failed times them again)")
     print(f"store: {store_path}")
     print(f"latencies (arch,latency_ms): {result.csv_path}")
+    print(f"latencies (nb201_index,arch,{device.name}): {result.wide_csv_path}")
     return 0
 
 
@@ -306,11 +345,16 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="time cap per cell of the repeated runs (default 2 s)",
     )
-    device = parser.add_mutually_exclusive_group()
-    device.add_argument(
-        "--device", help="name to store the measurements under (default local-<host>)"
+    parser.add_argument(
+        "--device",
+        help="a device of `hwnas devices list`: 'local' (this machine, the default), a board "
+        "described in ~/.config/hwnas/devices/ or --device-file",
     )
-    device.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    parser.add_argument(
+        "--device-file",
+        type=Path,
+        help="a device description (TOML); its device is used unless --device names another",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
 
 
@@ -354,10 +398,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_margin_options(run)
     run.set_defaults(func=cmd_run)
 
-    profile = sub.add_parser("profile", help="time NB201 cells on this machine with ONNX Runtime")
+    profile = sub.add_parser(
+        "profile", help="time NB201 cells on a device (this machine, ssh board, Ray farm)"
+    )
     _add_profile_options(profile)
     profile.add_argument(
         "--store", type=Path, help="measurement store (default OUT/measurements.sqlite)"
+    )
+    profile.add_argument("--space", default="nb201", choices=("nb201",), help="(default nb201)")
+    profile.add_argument(
+        "--runtime", default="onnxruntime", choices=("onnxruntime",), help="(default onnxruntime)"
+    )
+    profile.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="time again the cells stored as failed (default: skip them)",
     )
     profile.set_defaults(func=cmd_profile)
 

@@ -1,5 +1,6 @@
 """Search spaces: immutable architecture values, encodings, samplers and network builders."""
 
+import hwnas.lrnn.space  # noqa: F401 - registers the "lrnn" space; imports no torch
 from hwnas.spaces.base import (
     SearchSpace,
     UnknownSpaceError,
@@ -7,6 +8,7 @@ from hwnas.spaces.base import (
     list_spaces,
     register_space,
 )
+from hwnas.spaces.fbnet import FBNetArch, FBNetSpace, parse_fbnet_arch
 from hwnas.spaces.nb201 import (
     ArchIndexError,
     ArchStringError,
@@ -18,6 +20,8 @@ from hwnas.spaces.nb201 import (
 __all__ = [
     "ArchIndexError",
     "ArchStringError",
+    "FBNetArch",
+    "FBNetSpace",
     "NB201Arch",
     "NB201Space",
     "SearchSpace",
@@ -25,5 +29,6 @@ __all__ = [
     "create_space",
     "list_spaces",
     "parse_arch",
+    "parse_fbnet_arch",
     "register_space",
 ]
