@@ -245,6 +245,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     from hwnas.export import OnnxExport
     from hwnas.jobs import export_arch
 
+    if args.format == "tensorrt":  # fail before the export when no engine can be built here
+        from profilers.runtimes.tensorrt_engine import cuda_gpu, import_tensorrt
+
+        import_tensorrt()
+        cuda_gpu()
+    elif args.precision != "fp32":
+        from hwnas.jobs import JobInputError
+
+        raise JobInputError(
+            f"--precision {args.precision} is for --format tensorrt; the ONNX file is fp32"
+        )
     report = export_arch(
         args.arch,
         args.out,
@@ -255,7 +266,19 @@ def cmd_export(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
     )
     _print_export(report)
-    return 0 if report.passed else 1
+    if not report.passed:
+        return 1
+    if args.format == "tensorrt":
+        from hwnas.export.tensorrt import TensorRTBuild, build_engine
+
+        engine = build_engine(
+            report.onnx_path,
+            args.out,
+            TensorRTBuild(precision=args.precision, batch_max=max(32, args.batch_size)),
+        )
+        print(f"tensorrt engine: {engine.engine_path} ({engine.precision})")
+        print(f"engine metadata: {engine.sidecar_path}")
+    return 0
 
 
 def _print_export(report) -> None:
@@ -445,6 +468,18 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="export a cell's network to ONNX, check and time it")
     export.add_argument("--arch", required=True, help="NB201 string |op~0|+|op~0|op~1|+|...|")
     export.add_argument("--out", type=Path, required=True)
+    export.add_argument(
+        "--format",
+        choices=("onnx", "tensorrt"),
+        default="onnx",
+        help="onnx (default), or also a TensorRT engine built for this machine's GPU",
+    )
+    export.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="TensorRT engine precision (default fp32)",
+    )
     export.add_argument("--predicted-latency-ms", type=positive_float)
     export.add_argument("--latency-budget-ms", type=positive_float)
     _add_runtime_options(export)

@@ -190,3 +190,23 @@ def test_entry_point_help():
     )
     for command in ("run", "profile", "generate", "export"):
         assert command in out.stdout
+
+
+def test_tensorrt_export_without_tensorrt_says_what_to_install(capsys, tmp_path):
+    pytest.importorskip("torch")
+    try:
+        import tensorrt  # noqa: F401
+
+        pytest.skip("TensorRT is installed here: the engine path is tested with the gpu marker")
+    except ImportError:
+        pass
+    code, _, err = run_cli(capsys, "export", "--arch", ARCH, "--format", "tensorrt",
+                           "--out", tmp_path / "e")  # fmt: skip
+    assert code == 2 and "pip install hwnas[tensorrt]" in err and "Traceback" not in err
+    assert not (tmp_path / "e").exists()  # refused before exporting anything
+
+
+def test_precision_is_for_tensorrt_engines(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "export", "--arch", ARCH, "--precision", "fp16",
+                           "--out", tmp_path / "e")  # fmt: skip
+    assert code == 2 and "--format tensorrt" in err
