@@ -6,18 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from hwnas.cli_types import positive_int
+
 SPACES = ("nb201", "fbnet")
 TARGETS = ("latency_ms", "energy_mj")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def _steps(text: str) -> int | str:
@@ -136,12 +128,12 @@ def _training_options(parser: argparse.ArgumentParser) -> None:
         "--data", type=Path, help="wide CSV <space>_index,arch,<device>... (default: shipped table)"
     )
     parser.add_argument("--devices", nargs="+", help="device columns to use (default: all)")
-    parser.add_argument("--hidden", type=_positive_int, default=256, help="hidden width")
-    parser.add_argument("--epochs", type=_positive_int, default=10)
-    parser.add_argument("--members", type=_positive_int, default=1, help="ensemble size")
+    parser.add_argument("--hidden", type=positive_int, default=256, help="hidden width")
+    parser.add_argument("--epochs", type=positive_int, default=10)
+    parser.add_argument("--members", type=positive_int, default=1, help="ensemble size")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--threads", type=_positive_int, help="torch threads (default: torch's own choice)"
+        "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
     )
 
 
@@ -174,7 +166,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="fine-tuning steps, 0 = zero-shot, or auto (default): fine-tune only if that "
         "predicts held-out samples better",
     )
-    adapt.add_argument("--threads", type=_positive_int)
+    adapt.add_argument("--threads", type=positive_int)
     adapt.set_defaults(func=cmd_adapt)
 
     predict = commands.add_parser("predict", help="predict for architectures; CSV on stdout")
@@ -187,7 +179,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="leave-one-device-out: MetaPredictor against per-device baselines"
     )
     _training_options(evaluate)
-    evaluate.add_argument("--ks", type=_positive_int, nargs="+", default=[10, 20])
+    evaluate.add_argument("--ks", type=positive_int, nargs="+", default=[10, 20])
     evaluate.add_argument(
         "--methods",
         nargs="+",

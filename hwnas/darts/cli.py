@@ -9,22 +9,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hwnas.cli_types import positive_float, positive_int
+
 SPACES = ("darts", "s1", "s2", "s3", "s4", "nb201")
 MODES = ("darts", "es", "ada")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def add_commands(subparsers) -> None:
@@ -35,29 +23,29 @@ def add_commands(subparsers) -> None:
     search = sub.add_parser("search", help="search a cell; write genotype, eigenvalues, plot")
     search.add_argument("--space", choices=SPACES, default="nb201")
     search.add_argument("--mode", choices=MODES, default="darts")
-    search.add_argument("--epochs", type=_positive_int, default=20)
+    search.add_argument("--epochs", type=positive_int, default=20)
     search.add_argument(
         "--data", default="digits", help="digits, mnist, cifar10:PATH, cifar100:PATH, svhn:PATH"
     )
-    search.add_argument("--max-images", type=_positive_int, help="cap the training images used")
+    search.add_argument("--max-images", type=positive_int, help="cap the training images used")
     search.add_argument("--out", type=Path, required=True)
     search.add_argument("--order", type=int, choices=(1, 2), default=1, help="architect order")
-    search.add_argument("--batch-size", type=_positive_int, default=64)
-    search.add_argument("--channels", type=_positive_int, default=8)
+    search.add_argument("--batch-size", type=positive_int, default=64)
+    search.add_argument("--channels", type=positive_int, default=8)
     search.add_argument(
-        "--layers", type=_positive_int, help="cells (cell spaces, default 5) or cells per stage "
+        "--layers", type=positive_int, help="cells (cell spaces, default 5) or cells per stage "
         "(nb201, default 1)",
     )  # fmt: skip
-    search.add_argument("--w-lr", type=_positive_float, default=0.025)
+    search.add_argument("--w-lr", type=positive_float, default=0.025)
     search.add_argument("--weight-decay", type=float, default=3e-4, help="the weights' L2 factor")
-    search.add_argument("--arch-lr", type=_positive_float, default=3e-4)
-    search.add_argument("--window", type=_positive_int, default=5, help="ES/ADA local average")
-    search.add_argument("--k", type=_positive_int, default=5, help="ES/ADA look-back, epochs")
-    search.add_argument("--factor", type=_positive_float, default=1.3, help="ES/ADA trigger")
+    search.add_argument("--arch-lr", type=positive_float, default=3e-4)
+    search.add_argument("--window", type=positive_int, default=5, help="ES/ADA local average")
+    search.add_argument("--k", type=positive_int, default=5, help="ES/ADA look-back, epochs")
+    search.add_argument("--factor", type=positive_float, default=1.3, help="ES/ADA trigger")
     search.add_argument("--es-start-epoch", type=int, default=0)
-    search.add_argument("--ada-multiplier", type=_positive_float, default=3.0)
-    search.add_argument("--ada-max-weight-decay", type=_positive_float, default=8.1e-3)
-    search.add_argument("--eigen-iters", type=_positive_int, default=20)
+    search.add_argument("--ada-multiplier", type=positive_float, default=3.0)
+    search.add_argument("--ada-max-weight-decay", type=positive_float, default=8.1e-3)
+    search.add_argument("--eigen-iters", type=positive_int, default=20)
     search.add_argument("--seed", type=int, default=0)
     search.set_defaults(func=cmd_search)
 
@@ -65,12 +53,12 @@ def add_commands(subparsers) -> None:
     train.add_argument("--genotype", type=Path, required=True, help="genotype.json of a search")
     train.add_argument("--space", choices=SPACES[:-1], help="refuse a genotype of another space")
     train.add_argument("--data", default="digits")
-    train.add_argument("--max-images", type=_positive_int)
-    train.add_argument("--epochs", type=_positive_int, default=10)
-    train.add_argument("--batch-size", type=_positive_int, default=64)
-    train.add_argument("--channels", type=_positive_int, default=8)
-    train.add_argument("--layers", type=_positive_int, default=5)
-    train.add_argument("--lr", type=_positive_float, default=0.05)
+    train.add_argument("--max-images", type=positive_int)
+    train.add_argument("--epochs", type=positive_int, default=10)
+    train.add_argument("--batch-size", type=positive_int, default=64)
+    train.add_argument("--channels", type=positive_int, default=8)
+    train.add_argument("--layers", type=positive_int, default=5)
+    train.add_argument("--lr", type=positive_float, default=0.05)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", type=Path, required=True)
     train.set_defaults(func=cmd_train)
