@@ -119,4 +119,49 @@ def export_arch(
         budget_ms=budget_ms,
     )
     (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    (out_dir / "report.md").write_text(render_markdown(report))
     return report
+
+
+def _ms(value: float | None) -> str:
+    return "not given" if value is None else f"{value:.4g} ms"
+
+
+def render_markdown(report: ExportReport) -> str:
+    """The deployment report for people: model, device, file, check, latency against budget."""
+    latency = report.measured_latency
+    host = report.measurement.get("host", {})
+    device = host.get("cpu_model") or "unknown CPU"
+    runtime = report.measurement.get("runtime", {})
+    runtime_text = (
+        f"{runtime.get('runtime', '?')} {runtime.get('version', '')}, "
+        f"{runtime.get('intra_op_threads', '?')} intra-op threads"
+    )
+    verdict = "ok" if report.passed else "FAILED"
+    budget = "no budget given"
+    if report.budget_ms is not None:
+        meets = latency["median_ms"] <= report.budget_ms
+        budget = f"{report.budget_ms:.4g} ms: measured median {'meets' if meets else 'EXCEEDS'} it"
+    rows = [
+        f"# Deployment report: NB201 cell `{report.arch}`",
+        "",
+        f"- Device: {device} ({host.get('cpu_usable_cores', '?')} usable cores), "
+        f"runtime {runtime_text}",
+        f"- File: `{report.onnx_path}` ({report.exporter} exporter, opset {report.opset})",
+        f"- sha256: `{report.sha256}`",
+        f"- Network: {report.params:,} parameters, {report.macs / 1e6:.1f} M MACs",
+        f"- Max abs error vs PyTorch (batch {report.check_batch}): {report.max_abs_error:.3g} "
+        f"(tolerance {report.tolerance:g}: {verdict})",
+        "",
+        "| latency at batch " + str(report.batch_size) + " | ms |",
+        "|---|---|",
+        f"| measured median | {latency['median_ms']:.4g} |",
+        f"| measured p90 | {latency['p90_ms']:.4g} |",
+        f"| measured p99 | {latency['p99_ms']:.4g} |",
+        f"| predicted | {_ms(report.predicted_latency_ms).removesuffix(' ms')} |",
+        "",
+        f"Budget: {budget}. Measured over {latency['n']} runs "
+        f"(CoV {latency['cov'] * 100:.1f} %, stopped by {latency['stop_reason']}).",
+        "",
+    ]
+    return "\n".join(rows)

@@ -170,6 +170,9 @@ def test_profile_resume_generate_export(capsys, tmp_path):
     assert report["measurement"]["host"]["cpu_model"]
     assert report["measured_latency"]["median_ms"] > 0 and report["measured_latency"]["n"] >= 20
     assert len(report["sha256"]) == 64
+    markdown = (tmp_path / "exp" / "report.md").read_text()
+    assert report["sha256"] in markdown and "tolerance 0.0001: ok" in markdown
+    assert f"| measured median | {report['measured_latency']['median_ms']:.4g} |" in markdown
 
 
 @pytest.mark.slow
