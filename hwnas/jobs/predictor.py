@@ -7,11 +7,8 @@ the device it predicts for). Nothing is pickled.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,127 +16,55 @@ from typing import Any
 import numpy as np
 
 from hwnas.jobs.errors import JobInputError
-from hwnas.spaces import ArchStringError, create_space
-from hwnas.tables import MeasuredTable, load_latency_table, read_wide_csv, reference_archs
+from hwnas.jobs.predictor_data import (
+    SPACES,
+    TARGETS,
+    DeviceData,
+    SamplesFileError,
+    check_space,
+    design_matrix,
+    load_table,
+    missing_references,
+    network_costs,
+    parse_archs,
+    predictor_features,
+    read_samples_csv,
+    reference_rows,
+    table_devices,
+)
+from hwnas.tables import MeasuredTable, reference_archs
+from profilers.campaign import file_sha256
+
+__all__ = [
+    "SPACES",
+    "TARGETS",
+    "DeviceData",
+    "FitConfig",
+    "PredictorModel",
+    "PredictorModelError",
+    "SamplesFileError",
+    "adapt_model",
+    "check_space",
+    "design_matrix",
+    "fit_model",
+    "load_model",
+    "load_table",
+    "missing_references",
+    "network_costs",
+    "parse_archs",
+    "predictor_features",
+    "read_samples_csv",
+    "reference_rows",
+    "save_model",
+    "table_devices",
+]
 
 FORMAT = "hwnas-metapredictor"
 FORMAT_VERSION = 1
-SPACES = ("nb201", "fbnet")
-TARGETS = ("latency_ms", "energy_mj")
 
 
 class PredictorModelError(JobInputError):
     """A model directory that is missing, damaged, or made for something else."""
-
-
-class SamplesFileError(JobInputError):
-    """A samples file (CSV ``arch,<target>``) that cannot be used."""
-
-
-# -- features ---------------------------------------------------------------------------------
-
-
-def predictor_features(space: str, archs: Sequence[Any]) -> np.ndarray:
-    """The MetaPredictor's input features of `archs` in `space`, (N, F) float32.
-
-    NB201: the one-hot operation of each of the 6 edges (30) and the operation counts over all
-    edges and over the edges that reach the output, divided by 6 (10). FBNet: per layer, skip,
-    5x5 kernel, expansion / 6 and grouped (88), and the network's MACs (per 100 M), parameters
-    (per 3 M) and skip count (per 22), since whole-network costs rank FBNet networks well.
-    """
-    if space == "nb201":
-        from hwnas.spaces.nb201 import encode, one_hot
-
-        archs = list(archs)
-        return np.concatenate([one_hot(archs), encode(archs) / 6.0], axis=1).astype(np.float32)
-    if space == "fbnet":
-        fbnet = create_space("fbnet")
-        summary = fbnet.summary(archs) / np.array([100.0, 3.0, 22.0], dtype=np.float32)
-        return np.concatenate([fbnet.encode(archs), summary], axis=1).astype(np.float32)
-    raise JobInputError(f"no predictor features for space {space!r}; known spaces: {SPACES}")
-
-
-def network_costs(space: str, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
-    """(parameters, MACs) of each architecture's network: the proxies of the baselines."""
-    if space == "nb201":
-        from hwnas.spaces.nb201_net import network_costs as nb201_costs
-
-        return nb201_costs(list(archs))
-    if space == "fbnet":
-        return create_space("fbnet").costs(list(archs))
-    raise JobInputError(f"no network costs for space {space!r}; known spaces: {SPACES}")
-
-
-def parse_archs(space: str, texts: Sequence[str], where: Callable[[int], str]) -> list[Any]:
-    """Parse architecture strings of `space`; an error names ``where(i)`` of the bad one."""
-    parser = create_space(space)
-    archs = []
-    for i, text in enumerate(texts):
-        try:
-            archs.append(parser.parse(text))
-        except ArchStringError as err:
-            raise JobInputError(f"{where(i)}: {err}") from None
-    return archs
-
-
-# -- training data ----------------------------------------------------------------------------
-
-
-def load_table(space: str, data: str | Path | None = None) -> MeasuredTable:
-    """The shipped table of `space`, or a user's wide CSV ``<space>_index,arch,<device>...``."""
-    check_space(space)
-    if data is None:
-        return load_latency_table(space)
-    return read_wide_csv(data, f"{space}_index")
-
-
-def check_space(space: str) -> None:
-    if space not in SPACES:
-        raise JobInputError(f"unknown space {space!r}; the MetaPredictor knows {SPACES}")
-
-
-@dataclass(frozen=True)
-class DeviceData:
-    """One device's measurements of a table's architectures, with its embedding."""
-
-    name: str
-    values: np.ndarray
-    embedding: Any  # predictors.embedding.DeviceEmbedding
-
-
-def table_devices(table: MeasuredTable, reference_rows: Sequence[int]) -> list[DeviceData]:
-    """Every device column of `table` with the embedding from its reference rows."""
-    from predictors.embedding import DeviceEmbedding, EmbeddingError
-
-    devices = []
-    for column in table.columns:
-        values = table.column(column)
-        try:
-            embedding = DeviceEmbedding.from_reference(values[list(reference_rows)])
-        except EmbeddingError as err:
-            raise JobInputError(f"{table.source}, device {column!r}: {err}") from None
-        if np.any(values <= 0):
-            raise JobInputError(f"{table.source}, device {column!r}: a value is not positive")
-        devices.append(DeviceData(column, values, embedding))
-    return devices
-
-
-def reference_rows(space: str, table: MeasuredTable) -> list[int]:
-    """Rows of `table` holding the space's reference architectures, in reference order."""
-    rows = table.row_of
-    missing = [arch for arch in reference_archs(space) if arch not in rows]
-    if missing:
-        raise JobInputError(
-            f"{table.source} lacks {len(missing)} of the {space} reference architectures "
-            "(they form every device's embedding): " + ", ".join(missing)
-        )
-    return [rows[arch] for arch in reference_archs(space)]
-
-
-def design_matrix(features: np.ndarray, embedding) -> np.ndarray:
-    """Rows ``[features | embedding]`` for one device, (N, F + R) float32."""
-    tiled = np.broadcast_to(embedding.array, (len(features), len(embedding.values)))
-    return np.concatenate([features, tiled], axis=1).astype(np.float32)
 
 
 # -- model directories ------------------------------------------------------------------------
@@ -305,65 +230,6 @@ def load_model(directory: str | Path) -> PredictorModel:
         device=meta.get("device"),
         provenance=meta.get("provenance", {}),
     )
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# -- samples of a new device ------------------------------------------------------------------
-
-
-def read_samples_csv(path: str | Path, space: str, target: str = "latency_ms") -> dict[str, float]:
-    """Rows ``arch,<target>`` of one device, keyed by canonical architecture string.
-
-    Raises:
-        SamplesFileError: Naming the file, the line and what is wrong there.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as err:
-        raise SamplesFileError(f"cannot read samples file {path}: {err}") from None
-    reader = csv.DictReader(text.splitlines())
-    if reader.fieldnames is None or not {"arch", target} <= set(reader.fieldnames):
-        raise SamplesFileError(
-            f"{path}: the header must name the columns 'arch' and '{target}', "
-            f"found {reader.fieldnames}"
-        )
-    parser = create_space(space)
-    samples: dict[str, float] = {}
-    for line, row in enumerate(reader, start=2):
-        try:
-            arch = str(parser.parse(row["arch"] or ""))
-        except ArchStringError as err:
-            raise SamplesFileError(
-                f"{path}, line {line}: not a {space} architecture: {err}"
-            ) from None
-        try:
-            value = float(row[target])
-        except (TypeError, ValueError):
-            raise SamplesFileError(
-                f"{path}, line {line}: {target} {row[target]!r} is not a number"
-            ) from None
-        if not (math.isfinite(value) and value > 0):
-            raise SamplesFileError(
-                f"{path}, line {line}: {target} must be a finite positive number, got {value!r}"
-            )
-        if arch in samples:
-            raise SamplesFileError(f"{path}, line {line}: {arch} appears a second time")
-        samples[arch] = value
-    if not samples:
-        raise SamplesFileError(f"{path} has a header but no rows")
-    return samples
-
-
-def missing_references(space: str, samples: dict[str, float]) -> list[str]:
-    return [arch for arch in reference_archs(space) if arch not in samples]
 
 
 def adapt_model(
