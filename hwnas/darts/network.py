@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hwnas.darts.genotype import CONCAT, Genotype
-from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, make_op
+from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, build_macro, make_op
 from hwnas.darts.spaces import STEPS
 from hwnas.datasets import Dataset, ImageData
 from hwnas.jobs.errors import JobInputError
@@ -71,24 +71,22 @@ class DartsNetwork(nn.Module):
         if min(channels, layers, num_classes, in_channels) < 1:
             raise ValueError("channels, layers, num_classes and in_channels must be positive")
         self.genotype = genotype
-        c_stem = 3 * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+        self.stem, self.cells, c_out = build_macro(
+            in_channels,
+            channels,
+            layers,
+            lambda reduction, c_pp, c_p, c, reduction_prev: Cell(
+                genotype.reduce if reduction else genotype.normal,
+                c_pp,
+                c_p,
+                c,
+                reduction,
+                reduction_prev,
+            ),  # fmt: skip
+            len(CONCAT),
         )
-        c_pp, c_p, c_cur = c_stem, c_stem, channels
-        reduction_prev = False
-        cells = []
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_cur *= 2
-            genes = genotype.reduce if reduction else genotype.normal
-            cells.append(Cell(genes, c_pp, c_p, c_cur, reduction, reduction_prev))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, len(CONCAT) * c_cur
-        self.cells = nn.ModuleList(cells)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(c_out, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s0 = s1 = self.stem(x)

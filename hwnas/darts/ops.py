@@ -153,3 +153,36 @@ def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Mo
 def known_ops() -> tuple[str, ...]:
     """Every operation name `make_op` builds."""
     return PRIMITIVES + EXTRA_PRIMITIVES
+
+
+def build_macro(
+    in_channels: int,
+    channels: int,
+    layers: int,
+    make_cell: Callable[[bool, int, int, int, bool], nn.Module],
+    cell_outputs: int,
+) -> tuple[nn.Sequential, nn.ModuleList, int]:
+    """The DARTS CIFAR skeleton: a 3C stem and `layers` cells, reductions at 1/3 and 2/3.
+
+    Args:
+        make_cell: ``make_cell(reduction, c_prev_prev, c_prev, c, reduction_prev)``.
+        cell_outputs: How many node outputs a cell concatenates.
+
+    Returns:
+        The stem, the cells and the channels of the last cell's output.
+    """
+    c_stem = 3 * channels
+    stem = nn.Sequential(
+        nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+    )
+    c_pp, c_p, c_cur = c_stem, c_stem, channels
+    reduction_prev = False
+    cells = []
+    for i in range(layers):
+        reduction = i in (layers // 3, 2 * layers // 3)
+        if reduction:
+            c_cur *= 2
+        cells.append(make_cell(reduction, c_pp, c_p, c_cur, reduction_prev))
+        reduction_prev = reduction
+        c_pp, c_p = c_p, cell_outputs * c_cur
+    return stem, nn.ModuleList(cells), c_p

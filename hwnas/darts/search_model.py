@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from hwnas.darts.genotype import Genotype, derive_genotype
-from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, make_op
+from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, build_macro, make_op
 from hwnas.darts.spaces import EDGES, STEPS, CellSpace
 from hwnas.spaces.nb201 import NB201Arch
 from hwnas.spaces.nb201_supernet import ARCH_SHAPE, NB201Supernet, arch_from_weights
@@ -115,24 +115,22 @@ class CellSearchNetwork(nn.Module):
             raise ValueError("channels, layers, num_classes and in_channels must be positive")
         self.space = space.name
         self._cell_space = space
-        c_stem = 3 * channels
-        self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, c_stem, 3, padding=1, bias=False), nn.BatchNorm2d(c_stem)
+        self.stem, self.cells, c_out = build_macro(
+            in_channels,
+            channels,
+            layers,
+            lambda reduction, c_pp, c_p, c, reduction_prev: SearchCell(
+                space.reduce if reduction else space.normal,
+                c_pp,
+                c_p,
+                c,
+                reduction,
+                reduction_prev,
+            ),  # fmt: skip
+            STEPS,
         )
-        c_pp, c_p, c_cur = c_stem, c_stem, channels
-        reduction_prev = False
-        cells = []
-        for i in range(layers):
-            reduction = i in (layers // 3, 2 * layers // 3)
-            if reduction:
-                c_cur *= 2
-            candidates = space.reduce if reduction else space.normal
-            cells.append(SearchCell(candidates, c_pp, c_p, c_cur, reduction, reduction_prev))
-            reduction_prev = reduction
-            c_pp, c_p = c_p, STEPS * c_cur
-        self.cells = nn.ModuleList(cells)
         self.global_pooling = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c_p, num_classes)
+        self.classifier = nn.Linear(c_out, num_classes)
         generator = torch.Generator().manual_seed(seed)
         shape = (len(EDGES), space.num_ops)
         self.alphas_normal = nn.Parameter(1e-3 * torch.randn(*shape, generator=generator))
