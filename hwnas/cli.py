@@ -211,58 +211,70 @@ def _bound_text(result) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from hwnas.export import OnnxExport
-    from hwnas.jobs import export_arch
+    from hwnas.jobs.export import ExportSettings, export_model
+    from hwnas.jobs.export_sources import open_source
+    from profilers import TimingConfig
 
-    if args.format == "tensorrt":  # fail before the export when no engine can be built here
-        from profilers.runtimes.tensorrt_engine import cuda_gpu, import_tensorrt
-
-        import_tensorrt()
-        cuda_gpu()
-    elif args.precision != "fp32":
-        from hwnas.jobs import JobInputError
-
-        raise JobInputError(
-            f"--precision {args.precision} is for --format tensorrt; the ONNX file is fp32"
-        )
-    report = export_arch(
-        args.arch,
-        args.out,
-        predicted_latency_ms=args.predicted_latency_ms,
-        budget_ms=args.latency_budget_ms,
-        config=OnnxExport(exporter=args.exporter),
+    settings = ExportSettings(
+        format=args.format,
+        precision=args.precision,
+        onnx=OnnxExport(exporter=args.exporter),
+        timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
         intra_op_threads=args.threads,
         batch_size=args.batch_size,
+        calibration_data=args.calibration_data,
+    )
+    device = _device(args)
+    source = open_source(
+        arch=args.arch,
+        genotype=args.genotype,
+        ensemble=args.ensemble,
+        lrnn=args.lrnn,
+        seed=args.seed,
+    )
+    report = export_model(
+        source,
+        args.out,
+        settings,
+        device=device,
+        predicted_latency_ms=args.predicted_latency_ms,
+        budget_ms=args.latency_budget_ms,
     )
     _print_export(report)
-    if not report.passed:
-        return 1
-    if args.format == "tensorrt":
-        from hwnas.export.tensorrt import TensorRTBuild, build_engine
-
-        engine = build_engine(
-            report.onnx_path,
-            args.out,
-            TensorRTBuild(precision=args.precision, batch_max=max(32, args.batch_size)),
-        )
-        print(f"tensorrt engine: {engine.engine_path} ({engine.precision})")
-        print(f"engine metadata: {engine.sidecar_path}")
-    return 0
+    return 0 if report.passed else 1
 
 
 def _print_export(report) -> None:
-    print(f"onnx: {report.onnx_path} ({report.exporter} exporter, opset {report.opset})")
-    verdict = "ok" if report.passed else "FAILED"
-    print(
-        f"max abs error vs PyTorch: {report.max_abs_error:.3g} "
-        f"(tolerance {report.tolerance:g}: {verdict})"
-    )
-    measured = report.measured_latency
-    line = (
-        f"measured latency: {measured['median_ms']:.3f} ms median, p90 {measured['p90_ms']:.3f} ms"
-    )
+    many = len(report.graphs) > 1
+    for graph in report.graphs:
+        name = f"{graph.role} " if many else ""
+        print(f"{name}onnx: {graph.onnx_path} ({graph.exporter} exporter, opset {graph.opset})")
+        for check in graph.checks:
+            verdict = "ok" if check["passed"] else "FAILED"
+            print(
+                f"max abs error vs PyTorch ({check['precision']}): {check['max_abs_error']:.3g} "
+                f"(tolerance {check['tolerance']:.3g}: {verdict})"
+            )
+        measured = graph.measured_latency
+        print(
+            f"measured latency (onnxruntime, {report.device}): {measured['median_ms']:.3f} ms "
+            f"median, p90 {measured['p90_ms']:.3f} ms"
+        )
+        if graph.engine is not None:
+            engine, check = graph.engine, graph.engine["check"]
+            verdict = "ok" if check["passed"] else "FAILED"
+            print(f"tensorrt engine: {engine['engine_path']} ({engine['precision']})")
+            print(
+                f"engine max abs error vs PyTorch: {check['max_abs_error']:.3g} (tolerance "
+                f"{check['tolerance']:.3g}: {verdict}); vs onnxruntime "
+                f"{engine['max_abs_diff_vs_onnxruntime']:.3g}"
+            )
+            print(f"measured latency (tensorrt): {engine['measured_latency']['median_ms']:.3f} ms")
     if report.predicted_latency_ms is not None:
-        line += f"; predicted {report.predicted_latency_ms:.3f} ms"
-    print(line)
+        print(f"predicted latency: {report.predicted_latency_ms:.3f} ms")
+    if report.budget_ms is not None:
+        verdict = "yes" if report.within_budget else "no"
+        print(f"within budget ({report.budget_ms:g} ms): {verdict}")
     print(f"report: {Path(report.onnx_path).parent / 'report.json'}")
 
 
@@ -433,8 +445,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(func=cmd_generate)
 
-    export = sub.add_parser("export", help="export a cell's network to ONNX, check and time it")
-    export.add_argument("--arch", required=True, help="NB201 string |op~0|+|op~0|op~1|+|...|")
+    export = sub.add_parser(
+        "export",
+        help="export a model to ONNX (or a TensorRT engine), check it against PyTorch, time it",
+    )
+    model = export.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--arch", help="an NB201 string |op~0|+|op~0|op~1|+|...| or an FBNet string k3_e1-skip-..."
+    )
+    model.add_argument(
+        "--genotype",
+        type=Path,
+        help="a DARTS genotype.json (fresh weights) or a folder written by `hwnas darts train`",
+    )
+    model.add_argument("--ensemble", type=Path, help="an NES ensemble folder (ensemble.json)")
+    model.add_argument("--lrnn", type=Path, help="a folder written by `hwnas lrnn train`")
     export.add_argument("--out", type=Path, required=True)
     export.add_argument(
         "--format",
@@ -446,10 +471,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         choices=("fp32", "fp16", "int8"),
         default="fp32",
-        help="TensorRT engine precision (default fp32)",
+        help="of the deployed ONNX file (fp16 converted, int8 Q/DQ) and the engine (default fp32)",
+    )
+    export.add_argument(
+        "--calibration-data",
+        type=Path,
+        help="int8: a .npy of (N, C, H, W) float32 inputs like the deployment data "
+        "(default: 64 random normal inputs)",
     )
     export.add_argument("--predicted-latency-ms", type=positive_float)
     export.add_argument("--latency-budget-ms", type=positive_float)
+    export.add_argument(
+        "--device",
+        help="where the ONNX file is timed: 'local' (default), or a device of `hwnas devices "
+        "list` reached over ssh or Ray",
+    )
+    export.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    export.add_argument(
+        "--max-time-s",
+        type=positive_float,
+        default=2.0,
+        help="time cap of the repeated timed runs per file (default 2 s)",
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of fresh weights (default 0)")
     _add_runtime_options(export)
     export.set_defaults(func=cmd_export)
 

@@ -193,14 +193,34 @@ def export_lrnn(
     return export_lrnn_model(load_model(model_dir), out_dir, config)
 
 
-def export_lrnn_model(
-    model, out_dir: str | Path, config: LRNNExport | None = None
-) -> LRNNExportReport:
-    """`export_lrnn` for an `LRNNModel` in memory (switched to its sequential scan)."""
-    import torch
+@dataclass(frozen=True)
+class LRNNGraphs:
+    """The two exported graphs of an LRNN and which exporter wrote each.
 
-    from devices import host_fingerprint
-    from profilers import TimingConfig, create_runtime, time_callable
+    Attributes:
+        step_onnx: ``(token (B,), state_0, ...) -> (logits (B, C), new_state_0, ...)``.
+        unrolled_onnx: ``tokens (B, T) -> logits (B, T, C)`` for T = ``unrolled_length``.
+        exporter: ``{"step": {...}, "unrolled": {...}}``, each ``exporter`` and
+            ``fallback_reason``.
+        state_names: The step graph's state inputs, in layer order.
+        state_shapes: Each state's shape at batch 1.
+    """
+
+    step_onnx: Path
+    unrolled_onnx: Path
+    exporter: dict
+    state_names: tuple[str, ...]
+    state_shapes: tuple[tuple[int, ...], ...]
+
+
+def export_lrnn_graphs(model, out_dir: str | Path, config: LRNNExport | None = None) -> LRNNGraphs:
+    """Exports the step and unrolled graphs of `model` (switched to its sequential scan).
+
+    Raises:
+        JobInputError: when `out_dir` is a file.
+        OnnxExportError: when no exporter produced a valid file.
+    """
+    import torch
 
     config = config or LRNNExport()
     out_dir = Path(out_dir)
@@ -211,10 +231,8 @@ def export_lrnn_model(
     layers = len(model.blocks)
     state_names = [f"state_{i}" for i in range(layers)]
     new_state_names = [f"new_state_{i}" for i in range(layers)]
-    vocab = model.config.vocab_size
 
     step_path = out_dir / "step.onnx"
-    states = model.init_states(1)
     step_exporter = _export(
         _step_module(model),
         (torch.zeros(2, dtype=torch.long), model.init_states(2)),
@@ -230,20 +248,54 @@ def export_lrnn_model(
         (["tokens"], ["logits"]),
         config,
     )
+    return LRNNGraphs(
+        step_onnx=step_path,
+        unrolled_onnx=unrolled_path,
+        exporter={"step": step_exporter, "unrolled": unrolled_exporter},
+        state_names=tuple(state_names),
+        state_shapes=tuple(tuple(s.shape) for s in model.init_states(1)),
+    )
+
+
+def check_unrolled_graph(model, runtime, path: str | Path, tokens: np.ndarray) -> float:
+    """The largest |ONNX Runtime - PyTorch| of the unrolled graph's logits on `tokens` (B, T)."""
+    import torch
+
+    with torch.no_grad():
+        expected = model(torch.from_numpy(tokens)).numpy()
+    with runtime.load(path) as session:
+        actual = session.run({"tokens": tokens})[0]
+    return float(np.max(np.abs(actual.astype(np.float64) - expected)))
+
+
+def export_lrnn_model(
+    model, out_dir: str | Path, config: LRNNExport | None = None
+) -> LRNNExportReport:
+    """`export_lrnn` for an `LRNNModel` in memory (switched to its sequential scan)."""
+    from devices import host_fingerprint
+    from profilers import TimingConfig, create_runtime, time_callable
+
+    config = config or LRNNExport()
+    graphs = export_lrnn_graphs(model, out_dir, config)
+    out_dir = Path(out_dir)
+    step_path, unrolled_path, state_names = (
+        graphs.step_onnx,
+        graphs.unrolled_onnx,
+        graphs.state_names,
+    )
+    states = model.init_states(1)
+    vocab = model.config.vocab_size
 
     rng = np.random.default_rng(config.seed)
     runtime = create_runtime("onnxruntime", intra_op_threads=config.intra_op_threads)
-    step_error = _check_step(model, runtime, step_path, rng, config, state_names)
+    step_error = check_step_graph(model, runtime, step_path, rng, config, state_names)
     shape = (config.check_batch, config.unrolled_length)
     tokens = rng.integers(0, vocab, size=shape, dtype=np.int64)
-    with torch.no_grad():
-        expected = model(torch.from_numpy(tokens)).numpy()
+    unrolled_error = check_unrolled_graph(model, runtime, unrolled_path, tokens)
     timing = TimingConfig(max_runs=1000, max_time_s=config.max_time_s)
     with runtime.load(unrolled_path) as session:
-        actual = session.run({"tokens": tokens})[0]
         one = {"tokens": tokens[:1]}
         unrolled_stats = time_callable(lambda: session.run(one), timing)
-    unrolled_error = float(np.max(np.abs(actual.astype(np.float64) - expected)))
     with runtime.load(step_path) as session:
         feed = {"token": tokens[:, 0], **{n: s.numpy() for n, s in zip(state_names, states)}}
         step_stats = time_callable(lambda: session.run(feed), timing)
@@ -252,9 +304,9 @@ def export_lrnn_model(
         arch=str(model.config.arch),
         step_onnx=str(step_path),
         unrolled_onnx=str(unrolled_path),
-        exporter={"step": step_exporter, "unrolled": unrolled_exporter},
+        exporter=graphs.exporter,
         opset=config.opset,
-        state_shapes=[list(s.shape) for s in states],
+        state_shapes=[list(s) for s in graphs.state_shapes],
         check_length=config.check_length,
         unrolled_length=config.unrolled_length,
         step_max_abs_error=step_error,
@@ -299,7 +351,7 @@ def time_lrnn_archs(
     return reports
 
 
-def _check_step(model, runtime, path: Path, rng, config: LRNNExport, state_names) -> float:
+def check_step_graph(model, runtime, path: Path, rng, config: LRNNExport, state_names) -> float:
     """Feeds `check_length` tokens through the step graph in a Python loop; the largest error
     against PyTorch's full-sequence logits and final states."""
     import torch
