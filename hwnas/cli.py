@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.darts.cli",
     "hwnas.lrnn.cli",
     "hwnas.cli_predictor",
+    "hwnas.modnas.cli",
 )
 """Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
 built, so each keeps its heavy imports inside its command functions."""
@@ -178,12 +179,17 @@ def _latencies(args: argparse.Namespace) -> dict[str, float]:
 def cmd_generate(args: argparse.Namespace) -> int:
     from hwnas.jobs import generate_for_budget
 
+    method = args.method
+    if method == "auto":
+        method = "modnas" if args.device_latencies else "regression"
+    if method == "modnas":
+        return _generate_modnas(args)
     result = generate_for_budget(
         _latencies(args),
         args.latency_budget_ms,
         dataset=args.dataset,
         model=args.model,
-        confidence=None if args.no_margin else args.confidence,
+        confidence=None if args.no_margin else (args.confidence or 0.9),
     )
     chosen = result.chosen
     print(chosen.arch)
@@ -199,6 +205,48 @@ def cmd_generate(args: argparse.Namespace) -> int:
     print(
         f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
         f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+    )
+    return 0
+
+
+def _generate_modnas(args: argparse.Namespace) -> int:
+    from hwnas.jobs import JobInputError
+    from hwnas.modnas.generate import answer_budget
+    from hwnas.modnas.model import load_modnas_model
+
+    model = load_modnas_model(args.modnas_model)
+    if model.dataset != args.dataset:
+        raise JobInputError(
+            f"the MODNAS model trades {model.dataset} accuracy against latency, not "
+            f"{args.dataset}: train one with hwnas modnas train --dataset {args.dataset}"
+        )
+    answer = answer_budget(
+        model,
+        _latencies(args),
+        args.latency_budget_ms,
+        confidence=None if args.no_margin else (args.confidence or 0.85),
+    )
+    chosen = answer.chosen
+    print(chosen.arch)
+    if chosen.measured_latency_ms is not None:
+        bound = f"measured {chosen.measured_latency_ms:.3f} ms"
+    elif answer.confidence is None:
+        bound = "no margin"
+    else:
+        bound = (
+            f"{answer.confidence:.0%} bound {chosen.latency_bound_ms:.3f} ms from "
+            f"{answer.n_measured} measured cells"
+        )
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
+        f"({bound}; budget {args.latency_budget_ms:g} ms)"
+    )
+    print(
+        f"{answer.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
+    )
+    print(
+        f"MODNAS: {answer.n_candidates} cells proposed over the preference scan, "
+        f"{answer.n_within_budget} within budget; model {model.directory}"
     )
     return 0
 
@@ -290,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             budget_ms=args.latency_budget_ms,
             config=_profile_config(args),
             dataset=args.dataset,
-            confidence=None if args.no_margin else args.confidence,
+            confidence=None if args.no_margin else (args.confidence or 0.9),
             device=device,
             progress=progress,
         )
@@ -372,9 +420,9 @@ def _add_margin_options(parser: argparse.ArgumentParser) -> None:
     margin.add_argument(
         "--confidence",
         type=probability,
-        default=0.9,
+        default=None,
         help="the chosen cell's latency must stay within budget with this probability, by a "
-        "conformal bound from the predictor's cross-validated errors (default 0.9)",
+        "conformal bound from the predictor's errors (default 0.9; MODNAS in generate: 0.85)",
     )
     margin.add_argument(
         "--no-margin",
@@ -437,6 +485,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument("--latency-budget-ms", type=positive_float, required=True)
     _add_margin_options(generate)
+    generate.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "modnas", "regression"),
+        help="modnas: the MODNAS hypernetwork and MetaPredictor, from the 10 reference cells; "
+        "regression: a latency model fitted on the measured cells (default: modnas for "
+        "--device-latencies, regression for --store and --table-device)",
+    )
+    generate.add_argument(
+        "--modnas-model", type=Path, help="MODNAS model directory (default: the shipped one)"
+    )
     generate.add_argument(
         "--model",
         default="auto",

@@ -3,6 +3,10 @@
 import pytest
 import torch
 
+# Session- and module-scoped fixtures are set up before the per-test fixture below: one thread
+# for them too (several threads on a busy 2-core machine made a 1 s fit take 80 s).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():

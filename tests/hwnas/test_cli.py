@@ -68,6 +68,17 @@ def test_input_errors_of_the_jobs(capsys, tmp_path):
     code, _, err = run_cli(
         capsys, "generate", "--device-latencies", few, "--latency-budget-ms", "1"
     )
+    assert code == 2 and "lack 10 of the 10 NAS-Bench-201 reference cells" in err
+    code, _, err = run_cli(
+        capsys,
+        "generate",
+        "--device-latencies",
+        few,
+        "--latency-budget-ms",
+        "1",
+        "--method",
+        "regression",
+    )
     assert code == 2 and "at least 10 measured cells" in err
 
     missing = tmp_path / "sub" / "typo.sqlite"
