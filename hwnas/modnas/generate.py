@@ -2,8 +2,8 @@
 
 The device is known by its latencies of the 10 NAS-Bench-201 reference cells (its embedding),
 as a short profile (``hwnas profile --samples 10``) writes them. The hypernetwork proposes, for
-a dense scan of preference vectors, its most likely cell and the cells one edge away that it
-ranks second; the frozen MetaPredictor predicts their latency on the device, scaled so that
+a dense scan of preference vectors, its most likely cell, and the cells one edge away from
+those are added; the frozen MetaPredictor predicts their latency on the device, scaled so that
 the bound holds with the asked probability: by the larger of a split-conformal factor from
 the device's measured cells and the predictor's error quantile on its training devices; the
 most accurate candidate (NAS-Bench-201 table) whose bound meets the budget wins. A candidate
@@ -107,19 +107,21 @@ def candidate_codes(
 ) -> np.ndarray:
     """Distinct cells the hypernetwork proposes over a scan of preferences, sorted.
 
-    For each preference: the most likely cell, and each cell that differs from it on one edge,
-    taking the edge's second most likely operation.
+    The most likely cell of each preference, and every cell one edge away from one of those
+    (any other operation on one edge): the front the hypernetwork draws is coarse where few
+    cells trade accuracy for latency, and its neighbourhood fills the gaps for the predictor
+    to check.
     """
     logits = model.logits(preference_grid(len(model.objectives), n_preferences), embedding.array)
-    order = np.argsort(-logits, axis=-1)  # (P, 6, 5)
-    best = order[..., 0]
+    best = np.unique(np.argmax(logits, axis=-1), axis=0)  # (K, 6) distinct most likely cells
+    n_ops = logits.shape[-1]
     variants = [best]
     for edge in range(len(EDGES)):
-        swapped = best.copy()
-        swapped[:, edge] = order[:, edge, 1]
-        variants.append(swapped)
-    digits = np.concatenate(variants)
-    return np.unique(_digits_to_codes(digits))
+        for op in range(n_ops):
+            changed = best.copy()
+            changed[:, edge] = op
+            variants.append(changed)
+    return np.unique(_digits_to_codes(np.concatenate(variants)))
 
 
 def predict_latency_ms(model: ModnasModel, embedding, codes: np.ndarray) -> np.ndarray:
