@@ -132,6 +132,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     distinct = list(dict.fromkeys(codes.tolist()))
     for code in distinct:
         print(NB201Arch.from_code(code))
+    sys.stdout.flush()
     print(
         f"{args.n} preference vectors gave {len(distinct)} distinct cells, from the lowest "
         "latency to the highest accuracy",
