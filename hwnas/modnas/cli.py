@@ -122,12 +122,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from hwnas.modnas.generate import device_embedding, pareto_codes, read_device_latencies
+    from hwnas.jobs.generate import read_latency_csv
+    from hwnas.modnas.generate import device_embedding, pareto_codes
     from hwnas.modnas.model import load_modnas_model
     from hwnas.spaces.nb201 import NB201Arch
 
     model = load_modnas_model(args.model)
-    embedding = device_embedding(read_device_latencies(args.device_latencies))
+    embedding = device_embedding(read_latency_csv(args.device_latencies))
     codes = pareto_codes(model, embedding, args.n)
     distinct = list(dict.fromkeys(codes.tolist()))
     for code in distinct:

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from hwnas.jobs.errors import JobInputError
+from hwnas.jobs.generate import BudgetError, Candidate, check_budget_arguments
 from hwnas.modnas.model import ModnasModel
 from hwnas.modnas.preferences import preference_grid
 from hwnas.spaces.nb201 import EDGES, NB201Arch
@@ -27,24 +27,8 @@ SCAN_PREFERENCES = 101
 """Preference vectors scanned per answer (two objectives: weights 0, 0.01, ..., 1)."""
 
 
-class ModnasBudgetError(JobInputError):
-    """No candidate is predicted to meet the latency budget."""
-
-
 class ReferenceLatencyError(JobInputError):
     """Device latencies that lack reference cells or cannot form an embedding."""
-
-
-@dataclass(frozen=True)
-class ModnasCandidate:
-    """One proposed cell with its predicted latency, bound and tabulated accuracy."""
-
-    arch: str
-    nb201_index: int
-    predicted_latency_ms: float
-    latency_bound_ms: float
-    accuracy: float
-    measured_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +47,8 @@ class ModnasAnswer:
         dataset: Whose accuracy ranks the cells.
     """
 
-    chosen: ModnasCandidate
-    fastest: ModnasCandidate
+    chosen: Candidate
+    fastest: Candidate
     budget_ms: float
     bound_factor: float
     confidence: float | None
@@ -160,10 +144,8 @@ def answer_budget(
             prediction.
 
     Raises:
-        ModnasBudgetError: naming the fastest candidate and the budget it needs.
+        BudgetError: naming the fastest candidate and the budget it needs.
     """
-    from hwnas.jobs.generate import check_budget_arguments
-
     check_budget_arguments(budget_ms, confidence)
     embedding = device_embedding(latencies)
     codes = candidate_codes(model, embedding, n_preferences)
@@ -185,7 +167,7 @@ def answer_budget(
     for arch, index, prediction, acc in zip(archs, indices, predicted, accuracy):
         measured = latencies.get(arch)
         candidates.append(
-            ModnasCandidate(
+            Candidate(
                 arch=arch,
                 nb201_index=int(index),
                 predicted_latency_ms=float(prediction),
@@ -197,7 +179,7 @@ def answer_budget(
     fastest = min(candidates, key=lambda c: c.latency_bound_ms)
     within = [c for c in candidates if c.latency_bound_ms <= budget_ms]
     if not within:
-        raise ModnasBudgetError(
+        raise BudgetError(
             f"no proposed cell is predicted to meet {budget_ms:g} ms on this device; the "
             f"fastest, {fastest.arch}, needs {fastest.latency_bound_ms:.3f} ms "
             f"(predicted {fastest.predicted_latency_ms:.3f} ms): raise the budget to at least "
@@ -215,13 +197,6 @@ def answer_budget(
         n_measured=len(latencies),
         dataset=model.dataset,
     )
-
-
-def read_device_latencies(path: str | Path) -> dict[str, float]:
-    """`arch,latency_ms` rows of a device (see `hwnas.jobs.generate.read_latency_csv`)."""
-    from hwnas.jobs.generate import read_latency_csv
-
-    return read_latency_csv(path)
 
 
 def _argmax_codes(logits: np.ndarray) -> np.ndarray:

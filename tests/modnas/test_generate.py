@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from hwnas.jobs.generate import BudgetError
 from hwnas.modnas.evaluate import evaluate_device, predicted_objectives, true_objectives
 from hwnas.modnas.generate import (
-    ModnasBudgetError,
     ReferenceLatencyError,
     answer_budget,
     candidate_codes,
@@ -89,7 +89,7 @@ def test_answer_is_the_most_accurate_candidate_within_the_bound(model_dir):
 
 def test_a_budget_nothing_meets_names_the_fastest(model_dir):
     model = load_modnas_model(model_dir)
-    with pytest.raises(ModnasBudgetError, match=r"the fastest, \|.*needs"):
+    with pytest.raises(BudgetError, match=r"the fastest, \|.*needs"):
         answer_budget(model, _refs("pixel3"), 1e-6)
 
 
