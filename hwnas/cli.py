@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.darts.cli",
     "hwnas.lrnn.cli",
     "hwnas.cli_predictor",
+    "hwnas.nes.cli",
     "hwnas.modnas.cli",
 )
 """Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
