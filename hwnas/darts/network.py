@@ -13,7 +13,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -22,6 +21,7 @@ from hwnas.darts.ops import FactorizedReduce, ReLUConvBN, build_macro, make_op
 from hwnas.darts.spaces import STEPS
 from hwnas.datasets import Dataset, ImageData
 from hwnas.jobs.errors import JobInputError
+from hwnas.training import train_epochs
 
 
 class Cell(nn.Module):
@@ -148,24 +148,16 @@ def train_genotype(genotype: Genotype, dataset: Dataset, config: TrainConfig) ->
     optimizer = torch.optim.SGD(
         model.parameters(), config.lr, momentum=config.momentum, weight_decay=config.weight_decay
     )
-    steps = max(1, len(train) // config.batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs * steps)
-    criterion, rng, losses = nn.CrossEntropyLoss(), np.random.default_rng(config.seed), []
     started = time.perf_counter()
-    for _ in range(config.epochs):
-        model.train()
-        order, total = rng.permutation(len(train)), 0.0
-        for step in range(steps):
-            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x, y = torch.from_numpy(train.x[rows]), torch.from_numpy(train.y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(x), y)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach())
-        losses.append(total / steps)
+    losses = train_epochs(
+        model,
+        train,
+        optimizer,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=config.seed,
+        grad_clip=config.grad_clip,
+    )
     seconds = time.perf_counter() - started
     return TrainResult(model, tuple(losses), accuracy(model, dataset.test), seconds)
 

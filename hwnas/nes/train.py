@@ -74,9 +74,9 @@ def train_member(module, data: ImageData, config: TrainConfig, seed: int) -> lis
     `seed` fixes the order of the batches (the weights were initialised by the builder).
     """
     import torch
-    from torch import nn
 
-    steps = max(1, len(data) // config.batch_size)
+    from hwnas.training import train_epochs
+
     if config.optimizer == "sgd":
         optimizer = torch.optim.SGD(
             module.parameters(),
@@ -88,25 +88,15 @@ def train_member(module, data: ImageData, config: TrainConfig, seed: int) -> lis
         optimizer = torch.optim.AdamW(
             module.parameters(), config.lr, weight_decay=config.weight_decay
         )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs * steps)
-    criterion, rng, losses = nn.CrossEntropyLoss(), np.random.default_rng(seed), []
-    for _ in range(config.epochs):
-        module.train()
-        order, total = rng.permutation(len(data)), 0.0
-        for step in range(steps):
-            rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-            x, y = torch.from_numpy(data.x[rows]), torch.from_numpy(data.y[rows])
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(module(x), y)
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(module.parameters(), config.grad_clip)
-            optimizer.step()
-            schedule.step()
-            total += float(loss.detach())
-        losses.append(total / steps)
-    module.eval()
-    return losses
+    return train_epochs(
+        module,
+        data,
+        optimizer,
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        seed=seed,
+        grad_clip=config.grad_clip,
+    )
 
 
 def predict_proba(module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
