@@ -29,6 +29,12 @@ def add_commands(subparsers) -> None:
     search.add_argument("--size", type=positive_int, default=3, help="M: ensemble members")
     search.add_argument("--population", type=positive_int, help="P of NES-RE (default K/2)")
     search.add_argument("--parent-candidates", type=positive_int, help="m of NES-RE (default M)")
+    search.add_argument(
+        "--children",
+        type=positive_int,
+        default=1,
+        help="NES-RE children trained per iteration (default 1; match the Ray workers)",
+    )
     search.add_argument("--replace", action="store_true", help="select with replacement")
     search.add_argument(
         "--data", default="digits", help="digits, mnist, cifar10:PATH, cifar100:PATH, svhn:PATH"
@@ -98,6 +104,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         ensemble_size=args.size,
         population_size=args.population,
         parent_candidates=args.parent_candidates,
+        children=args.children,
         replace=args.replace,
         channels=args.channels,
         cells=args.cells or (1 if args.space == "nb201" else 3),

@@ -9,6 +9,9 @@ and Dataset Shift", NeurIPS 2021:
   pool holds K networks: forward-selects m parent candidates from the population on
   validation NLL, takes one of them uniformly as the parent, mutates its architecture, trains
   the child, adds it to the population and the pool, and drops the population's oldest.
+  With ``children`` B > 1 each iteration mutates B parents (drawn from the same candidates)
+  and trains the B children at once, so a parallel backend keeps B workers busy; the
+  population then drops its B oldest. B = 1 is the paper's serial algorithm.
 - The deep ensemble (Lakshminarayanan et al., 2017) of the pool's best network by validation
   NLL: its architecture with M different initialisation seeds.
 
@@ -45,6 +48,7 @@ class NesConfig:
         ensemble_size: M, members of the selected ensemble.
         population_size: P of NES-RE; None: half the pool, at least M.
         parent_candidates: m of NES-RE, the forward-selected parent candidates; None: M.
+        children: B of NES-RE, children mutated and trained per iteration (at most P).
         replace: Forward selection with replacement.
         channels: Channels of the members' first stage.
         cells: Cells per stage (nb201) or in all (darts).
@@ -57,6 +61,7 @@ class NesConfig:
     ensemble_size: int = 3
     population_size: int | None = None
     parent_candidates: int | None = None
+    children: int = 1
     replace: bool = False
     channels: int = 8
     cells: int = 1
@@ -81,6 +86,10 @@ class NesConfig:
             raise JobInputError(
                 f"NES-RE needs 1 <= parent candidates ({candidates}) <= population "
                 f"({population}) <= pool size ({self.pool_size})"
+            )
+        if not 1 <= self.children <= population:
+            raise JobInputError(
+                f"NES-RE trains 1 to P ({population}) children per iteration, got {self.children}"
             )
 
     @property
@@ -140,27 +149,37 @@ def run_search(
     pool = list(built.members)
     history: list[dict] = []
     population = list(pool)
+    iteration = 0
     while config.algorithm == "re" and len(pool) < config.pool_size:
+        iteration += 1
         chosen = forward_select(
             valid_probs(population), data.valid.y, config.candidates, replace=False
         )
         candidates = [population[i] for i in chosen.members]
-        parent = candidates[int(rng.integers(len(candidates)))]
-        child_arch = mutate_arch(config.space, parent.spec.arch, rng)
-        child_spec = _spec(config, data, child_arch, _seed(rng))
-        child = build_pool([child_spec], data, train_config, pool_dir, backend, on_member)
-        pool.append(child.members[0])
-        dropped, population = population[0], population[1:] + [child.members[0]]
-        history.append(
-            {
-                "iteration": len(history) + 1,
-                "candidates": [m.id for m in candidates],
-                "parent": parent.id,
-                "child": child_spec.id,
-                "child_arch": child_arch,
-                "dropped": dropped.id,
-            }
-        )
+        batch = min(config.children, config.pool_size - len(pool))
+        parents, specs = [], []
+        for _ in range(batch):
+            parent = candidates[int(rng.integers(len(candidates)))]
+            child_arch = mutate_arch(config.space, parent.spec.arch, rng)
+            spec = _spec(config, data, child_arch, _seed(rng))
+            while spec.id in {s.id for s in specs}:  # a batch trains distinct members
+                spec = spec.with_seed(_seed(rng))
+            parents.append(parent)
+            specs.append(spec)
+        children = list(build_pool(specs, data, train_config, pool_dir, backend, on_member).members)
+        dropped, population = population[:batch], population[batch:] + children
+        pool.extend(children)
+        for parent, child, old in zip(parents, children, dropped):
+            history.append(
+                {
+                    "iteration": iteration,
+                    "candidates": [m.id for m in candidates],
+                    "parent": parent.id,
+                    "child": child.id,
+                    "child_arch": child.spec.arch,
+                    "dropped": old.id,
+                }
+            )
     return SearchResult(tuple(pool), tuple(history))
 
 

@@ -83,3 +83,5 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert "unknown dataset" in capsys.readouterr().err
     assert main([*BASE, "--out", str(tmp_path), "--corruptions", "snow"]) == 2
     assert "unknown corruption(s) snow; known:" in capsys.readouterr().err
+    assert main([*BASE, "--out", str(tmp_path), "--algorithm", "re", "--children", "3"]) == 2
+    assert "NES-RE trains 1 to P (2) children per iteration, got 3" in capsys.readouterr().err

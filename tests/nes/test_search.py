@@ -63,6 +63,8 @@ def test_config_is_checked():
         )
     config = NesConfig(algorithm="re", pool_size=10, ensemble_size=3)
     assert (config.population, config.candidates) == (5, 3)
+    with pytest.raises(JobInputError, match="1 to P \\(5\\) children"):
+        NesConfig(algorithm="re", pool_size=10, ensemble_size=3, children=6)
 
 
 def test_random_search_draws_k_architectures_and_resumes(tmp_path, data):
@@ -93,6 +95,31 @@ def test_regularised_evolution_mutates_forward_selected_parents(tmp_path, data):
     seen = []
     again = run_search(config, data, TRAIN, tmp_path, on_member=lambda m, t: seen.append(t))
     assert seen == [False] * 5 and again.history == result.history  # replayed, not retrained
+
+
+def test_regularised_evolution_trains_a_batch_of_children_at_once(tmp_path, data, monkeypatch):
+    import hwnas.nes.search as search
+
+    batches = []
+    build = search.build_pool
+    monkeypatch.setattr(
+        search,
+        "build_pool",
+        lambda specs, *a, **k: batches.append(len(specs)) or build(specs, *a, **k),
+    )
+    config = NesConfig(
+        algorithm="re", pool_size=6, ensemble_size=2, population_size=3, children=2, channels=4
+    )
+    result = run_search(config, data, TRAIN, tmp_path)
+    assert batches == [3, 2, 1]  # the population, then B=2 children, then the one still missing
+    assert [step["iteration"] for step in result.history] == [1, 1, 2]
+    population = [m.id for m in result.pool[:3]]
+    for iteration in (1, 2):
+        steps = [s for s in result.history if s["iteration"] == iteration]
+        assert all(set(s["candidates"]) <= set(population) for s in steps)
+        assert [s["dropped"] for s in steps] == population[: len(steps)]  # the oldest go
+        population = population[len(steps) :] + [s["child"] for s in steps]
+    assert [m.id for m in result.pool[3:]] == [s["child"] for s in result.history]
 
 
 def test_deep_ensemble_repeats_the_best_architecture(tmp_path, data):
