@@ -61,6 +61,31 @@ def add_commands(subparsers) -> None:
         "--latencies", type=Path, help="measured latencies: CSV with arch,latency_ms (nb201)"
     )
     search.add_argument(
+        "--measure-on",
+        metavar="DEVICE",
+        help="time every pool member's ONNX file on this device ('local' or a described "
+        "board) for the budget",
+    )
+    search.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    search.add_argument(
+        "--measure-threads",
+        type=positive_int,
+        default=1,
+        help="ONNX Runtime threads when timing members (default 1)",
+    )
+    search.add_argument(
+        "--measure-max-time-s",
+        type=positive_float,
+        default=2.0,
+        help="seconds of timed runs per member at most (default 2)",
+    )
+    search.add_argument(
+        "--exporter",
+        choices=("auto", "dynamo", "legacy"),
+        default="auto",
+        help="ONNX exporter of the timed members (auto: dynamo, legacy as fallback)",
+    )
+    search.add_argument(
         "--threads", type=positive_int, default=1, help="torch threads (tiny networks: 1)"
     )
     search.add_argument("--seed", type=int, default=0)
@@ -72,21 +97,44 @@ def _latency_budget(args: argparse.Namespace):
     from hwnas.jobs.errors import JobInputError
     from hwnas.nes.job import LatencyBudget
 
-    given = args.predictor is not None or args.latencies is not None or args.device is not None
+    given = [
+        name
+        for name, value in (
+            ("--predictor", args.predictor),
+            ("--device", args.device),
+            ("--latencies", args.latencies),
+            ("--measure-on", args.measure_on),
+            ("--device-file", args.device_file),
+        )
+        if value is not None
+    ]
     if args.latency_budget_ms is None:
         if given:
-            raise JobInputError(
-                "--predictor, --device and --latencies only apply with --latency-budget-ms"
-            )
+            raise JobInputError(f"{', '.join(given)} only apply with --latency-budget-ms")
         return None
-    table = None
+    if args.device_file is not None and args.measure_on is None:
+        raise JobInputError("--device-file names the board of --measure-on; pass --measure-on")
+    table = measure = None
     if args.latencies is not None:
         if args.space != "nb201":
             raise JobInputError("--latencies reads NB201 architectures; use --space nb201")
         from hwnas.jobs.generate import read_latency_csv
 
         table = read_latency_csv(args.latencies)
-    return LatencyBudget(args.latency_budget_ms, table, args.predictor, args.device)
+    if args.measure_on is not None:
+        from devices import find_device
+        from hwnas.nes.latency import MeasureConfig
+
+        files = [args.device_file] if args.device_file else []
+        from profilers.timing import TimingConfig
+
+        measure = MeasureConfig(
+            find_device(args.measure_on, files),
+            args.measure_threads,
+            timing=TimingConfig(max_runs=1000, max_time_s=args.measure_max_time_s),
+            exporter=args.exporter,
+        )
+    return LatencyBudget(args.latency_budget_ms, table, args.predictor, args.device, measure)
 
 
 def cmd_search(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from hwnas.datasets import Dataset
 from hwnas.jobs.errors import JobInputError
+from hwnas.nes.latency import MeasureConfig
 from hwnas.nes.pool import PoolData, PoolMember, split_validation
 from hwnas.nes.search import NesConfig, deep_ensemble, run_search, valid_probs
 from hwnas.nes.selection import (
@@ -39,40 +40,63 @@ from hwnas.nes.train import TrainConfig
 class LatencyBudget:
     """Selection under a budget on the members' summed latency.
 
+    The latencies come from exactly one source: a table measured per architecture, a
+    MetaPredictor (which ranks the architectures by their standard-size networks' latency on
+    a device), or timing the pool's own networks on a device (`hwnas.nes.latency`).
+
     Attributes:
         budget_ms: The largest summed latency of the ensemble's members.
-        latency_by_arch: Measured latency (ms) per architecture string; or None to predict.
+        latency_by_arch: Measured latency (ms) per architecture string.
         predictor_dir: A MetaPredictor model directory (`hwnas predictor fit`) to predict with.
         device: The predictor's training device to predict for (None: its adapted device).
+        measure: Time every pool member's ONNX file with these settings.
     """
 
     budget_ms: float
     latency_by_arch: Mapping[str, float] | None = None
     predictor_dir: str | Path | None = None
     device: str | None = None
+    measure: MeasureConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.budget_ms > 0:
             raise JobInputError(f"the latency budget must be positive, got {self.budget_ms} ms")
-        if (self.latency_by_arch is None) == (self.predictor_dir is None):
+        sources = (self.latency_by_arch, self.predictor_dir, self.measure)
+        if sum(source is not None for source in sources) != 1:
             raise JobInputError(
-                "a latency budget needs either measured latencies or a predictor directory "
-                "(--predictor DIR with --device NAME), not both and not neither"
+                "a latency budget needs exactly one latency source: measured latencies "
+                "(--latencies CSV), a predictor (--predictor DIR with --device NAME), or "
+                "timing the members (--measure-on DEVICE)"
             )
 
-    def latencies_ms(self, archs: Sequence[str], space: str) -> list[float]:
-        """Each architecture's latency, measured or predicted."""
+    @property
+    def source(self) -> str:
+        if self.measure is not None:
+            return "members timed"
+        return "measured" if self.predictor_dir is None else "metapredictor"
+
+    def latencies_ms(self, pool: Sequence[PoolMember], space: str, pool_dir: Path) -> list[float]:
+        """Each pool member's latency: looked up, predicted or timed."""
+        if self.measure is not None:
+            from hwnas.nes.latency import measure_member_latencies
+
+            return measure_member_latencies([pool_dir / m.id for m in pool], self.measure)
+        archs = [m.spec.arch for m in pool]
         table = self.latency_by_arch
         if table is None:
             table = predicted_latencies_ms(archs, self.predictor_dir, self.device, space)
         return member_latencies_ms(archs, table)
 
     def to_dict(self) -> dict:
+        measure = None
+        if self.measure is not None:
+            measure = self.measure.key()
         return {
             "budget_ms": self.budget_ms,
-            "source": "measured" if self.predictor_dir is None else "metapredictor",
+            "source": self.source,
             "predictor_dir": None if self.predictor_dir is None else str(self.predictor_dir),
             "device": self.device,
+            "measure": measure,
         }
 
 
@@ -234,7 +258,7 @@ def nes_search_job(
     pool = search.pool
     latencies = budget = None
     if job.latency is not None:
-        latencies = job.latency.latencies_ms([m.spec.arch for m in pool], config.space)
+        latencies = job.latency.latencies_ms(pool, config.space, out_dir / "pool")
         budget = job.latency.budget_ms
     selection = forward_select(
         valid_probs(pool),

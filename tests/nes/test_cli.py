@@ -85,3 +85,30 @@ def test_user_errors_exit_2(tmp_path, capsys):
     assert "unknown corruption(s) snow; known:" in capsys.readouterr().err
     assert main([*BASE, "--out", str(tmp_path), "--algorithm", "re", "--children", "3"]) == 2
     assert "NES-RE trains 1 to P (2) children per iteration, got 3" in capsys.readouterr().err
+
+
+def test_budget_on_the_members_timed_here(run, capsys):
+    args = [*BASE, "--algorithm", "re", "--out", str(run), "--no-baseline", "--corruptions", ""]
+    timed = ["--measure-on", "local", "--exporter", "legacy", "--measure-max-time-s", "0.1"]
+    assert main([*args, *timed, "--latency-budget-ms", "1000"]) == 0
+    selection = json.loads((run / "ensemble.json").read_text())["selection"]
+    latency = selection["latency"]
+    assert latency["source"] == "members timed" and latency["measure"]["batch_size"] == 1
+    assert len(latency["member_latency_ms"]) == 3 and min(latency["member_latency_ms"]) > 0
+    members = json.loads((run / "search.json").read_text())["pool"]
+    assert all((run / "pool" / m["id"] / "latency.json").is_file() for m in members)
+    # the budget binds on what was timed: below the two fastest members' sum nothing fits
+    fastest = sum(sorted(latency["member_latency_ms"])[:2])
+    capsys.readouterr()
+    assert main([*args, *timed, "--latency-budget-ms", f"{0.9 * fastest:.6f}"]) == 2
+    assert "no ensemble of 2 members fits" in capsys.readouterr().err
+
+
+def test_measure_errors_exit_2(run, tmp_path, capsys):
+    args = [*BASE, "--out", str(run), "--latency-budget-ms", "5"]
+    assert main([*args, "--measure-on", "1080ti_1"]) == 2
+    assert "known only from published measurement tables" in capsys.readouterr().err
+    assert main([*args, "--measure-on", "local", "--predictor", str(tmp_path)]) == 2
+    assert "exactly one latency source" in capsys.readouterr().err
+    assert main([*BASE, "--out", str(tmp_path), "--measure-on", "local"]) == 2
+    assert "--measure-on only apply with --latency-budget-ms" in capsys.readouterr().err
