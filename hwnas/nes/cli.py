@@ -186,6 +186,13 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     summary = nes_search_job(config, dataset, train, args.out, job, report)
     _print_table(summary)
+    if "latency" in summary:
+        latency = summary["latency"]
+        where = f" on {job.latency.measure.device.name}" if job.latency.measure else ""
+        print(
+            f"ensemble latency: {latency['ensemble_ms']:.4g} ms of the "
+            f"{latency['budget_ms']:g} ms budget (sum over members, {latency['source']}{where})"
+        )
     files = ["ensemble.json", "metrics.json", "reliability.png"]
     if "deep_ensemble" in summary["in_distribution"]:
         files.insert(1, "deep_ensemble.json")

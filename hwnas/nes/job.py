@@ -322,6 +322,12 @@ def nes_search_job(
         "ensemble_size": config.ensemble_size,
         **metrics,
     }
+    if job.latency is not None:
+        summary["latency"] = {
+            "budget_ms": job.latency.budget_ms,
+            "ensemble_ms": selection.latency_ms,
+            "source": job.latency.source,
+        }
     _json(
         out_dir / "search.json",
         {

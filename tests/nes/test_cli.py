@@ -95,6 +95,9 @@ def test_budget_on_the_members_timed_here(run, capsys):
     latency = selection["latency"]
     assert latency["source"] == "members timed" and latency["measure"]["batch_size"] == 1
     assert len(latency["member_latency_ms"]) == 3 and min(latency["member_latency_ms"]) > 0
+    assert "ms of the 1000 ms budget (sum over members, members timed on local" in (
+        capsys.readouterr().out
+    )
     members = json.loads((run / "search.json").read_text())["pool"]
     assert all((run / "pool" / m["id"] / "latency.json").is_file() for m in members)
     # the budget binds on what was timed: below the two fastest members' sum nothing fits
