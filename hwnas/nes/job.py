@@ -2,7 +2,8 @@
 
 It writes to its output folder:
 
-- ``pool/<id>/``: every trained network of the search (`hwnas.nes.pool`);
+- ``pool/<id>/``: every trained network of the search (`hwnas.nes.pool`), and with a budget
+  on timed members its ``model.onnx`` and ``latency.json`` (`hwnas.nes.latency`);
 - ``baseline/<id>/``: the deep ensemble's retrained seeds;
 - ``ensemble.json`` and ``deep_ensemble.json``: the selected ensemble and the baseline, as
   ``{"space", "num_classes", "input_shape", "members": [paths relative to the folder],
@@ -10,6 +11,7 @@ It writes to its output folder:
 - ``search.json``: the settings, the pool with each member's metrics, NES-RE's iterations;
 - ``metrics.json``: NLL, error, ECE, oracle NLL and mean member NLL of both ensembles on the
   test split, and under each corruption at each severity (and averaged over corruptions);
+  with a latency budget, the budget, the ensemble's summed latency and its source;
 - ``reliability.png``: the reliability diagram of both ensembles on the test split.
 """
 
