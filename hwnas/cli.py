@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hwnas.cli_types import non_negative_int, positive_float, positive_int, probability
 from hwnas.jobs.generate import DATASETS
+from hwnas.jobs.profile import SPACES as PROFILE_SPACES
 
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
 COMMAND_MODULES: tuple[str, ...] = (
@@ -129,8 +130,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
     )
     out = args.out or DEFAULT_RUNS_DIR / device.name
+    if args.out is None and args.space != "nb201":
+        out = out / args.space
     store_path = args.store or out / "measurements.sqlite"
-    bar, progress = _progress_bar(f"profiling {device.name}")
+    bar, progress = _progress_bar(f"profiling {device.name} ({args.space})")
     with bar:
         result = profile_device(
             store_path,
@@ -140,8 +143,9 @@ def cmd_profile(args: argparse.Namespace) -> int:
             wide_csv_path=out / "latency_ms_wide.csv",
             progress=progress,
         )
+    noun = "cells" if args.space == "nb201" else "networks"
     print(
-        f"measured {len(result.measured)} cells, resumed {len(result.resumed)} from the store"
+        f"measured {len(result.measured)} {noun}, resumed {len(result.resumed)} from the store"
         + (f", {len(result.failed)} failed" if result.failed else "")
     )
     for key, error in result.failed.items():
@@ -150,12 +154,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print("(failed cells are skipped when resuming; --retry-failed times them again)")
     print(f"store: {store_path}")
     print(f"latencies (arch,latency_ms): {result.csv_path}")
-    print(f"latencies (nb201_index,arch,{device.name}): {result.wide_csv_path}")
+    print(f"latencies ({args.space}_index,arch,{device.name}): {result.wide_csv_path}")
     return 0
 
 
 def _latencies(args: argparse.Namespace) -> dict[str, float]:
     from hwnas.jobs import latencies_from_table, read_latency_csv
+    from hwnas.jobs.profile import in_space
     from profilers import MeasurementStore, StoreError
 
     if args.device_latencies:
@@ -164,13 +169,13 @@ def _latencies(args: argparse.Namespace) -> dict[str, float]:
         return latencies_from_table(args.table_device)
     settings = {"runtime": args.runtime, "precision": "fp32", "batch_size": args.batch_size}
     with MeasurementStore(args.store, create=False) as store:
-        rows = store.measurements(**settings)
+        rows = [m for m in store.measurements(**settings) if in_space("nb201", m.key)]
         devices = sorted({m.device for m in rows})
         device = args.device or (devices[0] if len(devices) == 1 else None)
         if device not in devices:
             held = ", ".join(devices) or "no device"
             raise StoreError(
-                f"{args.store} holds {args.runtime} measurements at batch size "
+                f"{args.store} holds {args.runtime} NB201 measurements at batch size "
                 f"{args.batch_size} of: {held}; "
                 + (f"not of {args.device!r}" if args.device else "name one with --device")
             )
@@ -451,13 +456,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     profile = sub.add_parser(
-        "profile", help="time NB201 cells on a device (this machine, ssh board, Ray farm)"
+        "profile",
+        help="time NB201 cells or FBNet networks on a device (this machine, ssh board, Ray farm)",
     )
     _add_profile_options(profile)
     profile.add_argument(
         "--store", type=Path, help="measurement store (default OUT/measurements.sqlite)"
     )
-    profile.add_argument("--space", default="nb201", choices=("nb201",), help="(default nb201)")
+    profile.add_argument(
+        "--space",
+        default="nb201",
+        choices=PROFILE_SPACES,
+        help="NAS-Bench-201 cells or FBNet networks (default nb201)",
+    )
     profile.add_argument(
         "--runtime", default="onnxruntime", choices=("onnxruntime",), help="(default onnxruntime)"
     )

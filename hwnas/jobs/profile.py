@@ -1,5 +1,10 @@
 """Job 1: profile a device: time the reference cells and sampled cells, store every result.
 
+Either space of the shipped latency tables can be profiled: NAS-Bench-201 cells (samples
+drawn from all 15,625) or FBNet networks (samples drawn from the 5,000 of the FBNet table,
+so that the new device's column lines up with the 13 published ones). Each space's 10
+reference architectures come first: they are what a MetaPredictor adapts from.
+
 The device may be this machine, a board over SSH or nodes of a Ray farm (``devices.Device``
 ``reach``); the measurements land in the local store as each one finishes either way.
 """
@@ -14,12 +19,13 @@ import numpy as np
 
 from hwnas.export.onnx import EXPORTERS
 from hwnas.jobs.errors import JobInputError
-from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, NB201Space
+from hwnas.spaces import create_space
+from hwnas.spaces.nb201 import NUM_ARCHS
 from profilers.timing import TimingConfig
 
 RUNTIME = "onnxruntime"
-SPACES = ("nb201",)
-"""Search spaces whose networks this job can export and time."""
+SPACES = ("nb201", "fbnet")
+"""Search spaces whose networks this job can export and time (those of the shipped tables)."""
 
 
 def default_timing() -> TimingConfig:
@@ -64,7 +70,7 @@ class ProfileConfig:
             raise JobInputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
         if self.space not in SPACES:
             raise JobInputError(
-                f"profiling times cells of {list(SPACES)}, not {self.space!r}; other spaces "
+                f"profiling times networks of {list(SPACES)}, not {self.space!r}; other spaces "
                 "can be timed with profilers.run_campaign on their exported ONNX files"
             )
         if self.runtime != RUNTIME:
@@ -113,19 +119,48 @@ class ProfileResult:
     wide_csv_path: Path | None = None
 
 
-def profile_archs(config: ProfileConfig) -> list[NB201Arch]:
-    """The cells a profile times: the 10 references first, then `samples` distinct random cells."""
-    space = NB201Space()
+def profile_archs(config: ProfileConfig) -> list:
+    """What a profile times: the space's 10 references first, then `samples` distinct others.
+
+    NB201 samples are drawn from the whole space; FBNet samples from the shipped table's 5,000
+    networks (the space holds 9**22).
+    """
+    space = create_space(config.space)
     archs = list(space.reference_archs())
     seen = set(archs)
-    target = min(len(archs) + config.samples, NUM_ARCHS)
     rng = np.random.default_rng(config.seed)
+    if config.space == "fbnet":
+        others = [arch for arch in space.table_archs() if arch not in seen]
+        picks = rng.permutation(len(others))[: config.samples]
+        return archs + [others[i] for i in picks]
+    target = min(len(archs) + config.samples, NUM_ARCHS)
     while len(archs) < target:
         arch = space.sample(rng)
         if arch not in seen:
             seen.add(arch)
             archs.append(arch)
     return archs
+
+
+def table_index(space_name: str, arch) -> int:
+    """The architecture's row index in the space's shipped table (``nb201_index`` /
+    ``fbnet_index``)."""
+    if space_name == "nb201":
+        return arch.index
+    index = create_space(space_name).table_index(arch)
+    if index is None:
+        raise JobInputError(f"{arch} is not one of the {space_name} table's networks")
+    return index
+
+
+def in_space(space_name: str, key: str) -> bool:
+    """Whether a store key is an architecture string of `space_name` (a store may hold
+    measurements of both spaces)."""
+    try:
+        create_space(space_name).parse(key)
+    except (ValueError, KeyError):
+        return False
+    return True
 
 
 def check_runnable(device, runtime: str = RUNTIME) -> None:
@@ -180,7 +215,7 @@ def profile_device(
     progress: Callable | None = None,
     wide_csv_path: str | Path | None = None,
 ) -> ProfileResult:
-    """Times NB201 networks with ONNX Runtime on a device and stores each result at once.
+    """Times the space's networks with ONNX Runtime on a device and stores each result at once.
 
     The networks are exported here; the device times them where its ``reach`` says (this
     machine, a board over SSH, a Ray farm). Cells already in the store for this device,
@@ -198,12 +233,15 @@ def profile_device(
         progress: Called as `progress(done, total, key, row)`, row a `Measurement`, a
             `MeasurementFailure`, or None for a cell already stored.
         wide_csv_path: Where to write this device's latencies in the layout of the shipped
-            tables (`nb201_index,arch,<device>`), if anywhere.
+            tables (`nb201_index,arch,<device>` or `fbnet_index,...`), if anywhere.
+
+    The CSV files hold this device's measurements of this space only.
     """
     from devices import local_device
     from hwnas.export import OnnxExport, export_onnx
     from profilers import MeasurementStore, create_runtime, run_campaign
     from profilers.remote import RemoteJob, target_for
+    from profilers.store_csv import write_long_csv, write_wide_csv
 
     config = config or ProfileConfig()
     device = device or local_device()
@@ -220,12 +258,12 @@ def profile_device(
         batch_size=config.batch_size,
     )
     runtime = create_runtime(config.runtime, **options)
-    space = NB201Space()
+    space = create_space(config.space)
     export_config = OnnxExport(exporter=config.exporter)
 
-    def exporter_for(arch: NB201Arch) -> Callable[[], Path]:
+    def exporter_for(arch) -> Callable[[], Path]:
         def export() -> Path:
-            path = workdir / f"nb201_{arch.index:05d}.onnx"
+            path = workdir / f"{config.space}_{table_index(config.space, arch):05d}.onnx"
             export_onnx(space.build(arch), space.input_shape, path, export_config)
             return path
 
@@ -254,22 +292,21 @@ def profile_device(
                 continue
             failure = store.get_failure(key, device.name, runtime.name, "fp32", config.batch_size)
             failed[key] = f"{failure.stage}: {failure.error_type}: {failure.error}"
+        rows = [
+            m
+            for m in store.measurements(device.name, runtime.name, "fp32", config.batch_size)
+            if in_space(config.space, m.key)
+        ]
         if wide_csv_path is not None:
-            store.export_wide_csv(
+            write_wide_csv(
                 wide_csv_path,
-                runtime=runtime.name,
-                batch_size=config.batch_size,
+                rows,
                 devices=[device.name],
-                index=lambda key: NB201Arch.from_string(key).index,
+                index=lambda key: table_index(config.space, space.parse(key)),
+                index_column=f"{config.space}_index",
             )
         if csv_path is not None:
-            store.export_csv(
-                csv_path,
-                device=device.name,
-                runtime=runtime.name,
-                precision="fp32",
-                batch_size=config.batch_size,
-            )
+            write_long_csv(csv_path, rows)
     return ProfileResult(
         device=device.name,
         store_path=store_path,

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from devices import local_device
 from hwnas.cli import main
 from hwnas.spaces import NB201Arch
 
@@ -217,3 +218,38 @@ def test_tensorrt_export_without_tensorrt_says_what_to_install(capsys, tmp_path)
     assert code == 2 and "pip install hwnas[tensorrt]" in err and "Traceback" not in err
     assert not (tmp_path / "e").exists()  # refused before exporting anything
 
+
+@pytest.mark.slow
+def test_profile_fbnet_and_nb201_share_a_store(capsys, tmp_path):
+    """Both spaces in one store: each profile's CSVs hold its own space, generate reads NB201."""
+    from hwnas.spaces import FBNetArch, FBNetSpace
+
+    store = tmp_path / "m.sqlite"
+    args = ["--store", store, *FAST]
+    code, text, _ = run_cli(capsys, "profile", "--space", "fbnet", "--samples", "0",
+                            "--out", tmp_path / "fb", *args)  # fmt: skip
+    assert code == 0 and "measured 10 networks, resumed 0" in text, text
+    assert f"latencies (fbnet_index,arch,{local_device().name})" in text
+    code, text, _ = run_cli(capsys, "profile", "--samples", "0", "--out", tmp_path / "nb", *args)
+    assert code == 0 and "measured 10 cells, resumed 0" in text
+
+    wide = (tmp_path / "fb" / "latency_ms_wide.csv").read_text().splitlines()
+    assert wide[0] == f"fbnet_index,arch,{local_device().name}" and len(wide) == 11
+    space = FBNetSpace()
+    for line in wide[1:]:
+        index, arch, latency = line.split(",")
+        assert space.table_index(FBNetArch.from_string(arch)) == int(index) and float(latency) > 0
+    assert {FBNetArch.from_string(a) for a in _csv_archs(tmp_path / "fb")} == set(
+        space.reference_archs()
+    )
+    assert all(a.startswith("|") for a in _csv_archs(tmp_path / "nb"))  # NB201 cells only
+    with sqlite3.connect(store) as db:
+        assert db.execute("select count(*) from measurements").fetchone()[0] == 20
+
+    code, text, _ = run_cli(capsys, "generate", "--store", store, "--latency-budget-ms", "1000")
+    assert code == 0
+    NB201Arch.from_string(text.splitlines()[0])
+
+
+def _csv_archs(out):
+    return [line.split(",")[0] for line in (out / "latency_ms.csv").read_text().splitlines()[1:]]

@@ -28,3 +28,14 @@ def test_campaign_measures_and_reports_in_item_order(tiny_onnx_factory, tmp_path
         assert [m.key for m in store.measurements()] == ["ref0", "ref1", "s0", "s1"]
     assert result.measured == ("ref0", "ref1", "s0", "s1")
     assert seen == [(1, 4, "ref0"), (2, 4, "ref1"), (3, 4, "s0"), (4, 4, "s1")]
+
+
+def test_fbnet_profiles_the_table_references_first_then_table_networks():
+    from hwnas.spaces import FBNetSpace
+
+    space = FBNetSpace()
+    archs = profile_archs(ProfileConfig(space="fbnet", samples=6, seed=2))
+    assert tuple(archs[:10]) == space.reference_archs()
+    assert len(set(archs)) == 16 and all(space.table_index(a) is not None for a in archs)
+    assert archs == profile_archs(ProfileConfig(space="fbnet", samples=6, seed=2))
+    assert archs[10:] != profile_archs(ProfileConfig(space="fbnet", samples=6, seed=3))[10:]
