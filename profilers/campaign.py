@@ -151,11 +151,6 @@ def run_campaign(
     )
     done_keys = set(skipped) | set(skipped_failed)
     todo = [(key, source) for key, source in items if key not in done_keys]
-    done = 0
-    for key in skipped + skipped_failed:
-        done += 1
-        if progress is not None:
-            progress(done, total, key, None)
     energy_reason = "no energy meter on this device"
     measured: list[str] = []
     failed: list[str] = []
@@ -165,6 +160,11 @@ def run_campaign(
         _check_stored_settings(
             store, skipped, runtime, settings, device.name, precision, batch_size
         )
+        done = 0  # resumed items are reported only once their settings are known to match
+        for key in skipped + skipped_failed:
+            done += 1
+            if progress is not None:
+                progress(done, total, key, None)
         for outcome in target.measure(todo):
             row = _row(outcome, device, runtime.name, precision, batch_size, energy_reason)
             if isinstance(row, Measurement):

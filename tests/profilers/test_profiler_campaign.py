@@ -201,15 +201,22 @@ def test_resuming_with_other_runtime_settings_is_refused_before_any_work(
         return tiny_onnx_factory("b.onnx")
 
     other = OnnxRuntime(**{"intra_op_threads": 1, field: new})
+    reported = []
     with pytest.raises(StoreError) as info:
         run_campaign(  # "b" comes first: nothing may be measured before the check
-            [("b", export_b), ("a", must_not_be_called)], store, other, device, timing=fast_timing
+            [("b", export_b), ("a", must_not_be_called)],
+            store,
+            other,
+            device,
+            timing=fast_timing,
+            progress=lambda *call: reported.append(call),
         )
     message = str(info.value)
     assert str(store.path) in message and "'a'" in message
     assert f"{field}: {old!r} stored, {new!r} now" in message
     assert "another store" in message and "same settings" in message
     assert exported == [] and [m.key for m in store.measurements()] == ["a"]
+    assert reported == []  # no "resumed" line for a row that is then refused
 
 
 def test_other_library_version_is_refused_but_installed_providers_do_not_matter(
