@@ -8,7 +8,9 @@ Two parts, each printing a table:
   latency stays below the 90 % conformal bound.
 * `local`: on this machine, profile the reference cells plus --samples random cells with ONNX
   Runtime (the main job's profile), then measure --held-out other random cells and compare
-  them with the predictions.
+  them with the predictions, of hwnas's predictor (feature set chosen by cross-validation)
+  and of one on all 10 count features side by side; then each picks the most accurate cell
+  within a budget (the median training latency), and both choices are measured.
 
     python benchmarks/latency_predictor.py --part tables
     python benchmarks/latency_predictor.py --part local --out hwnas-runs/bench-local
@@ -23,10 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.jobs import ProfileConfig, profile_archs, profile_device
-from hwnas.jobs.generate import fit_latency_predictor
-from hwnas.spaces.nb201 import NB201Arch, NB201Space, all_codes, encode_codes, one_hot
+from hwnas.jobs.generate import LIVE_FEATURES, fit_latency_predictor, generate_for_budget
+from hwnas.spaces.nb201 import NB201Arch, NB201Space, all_codes, encode, encode_codes, one_hot
 from hwnas.tables import load_latency_table, reference_indices
 from predictors import LatencyRegressor, mape, spearman, within
+
+FEATURE_SETS = (("all", None), ("live", LIVE_FEATURES))
+"""The count features' candidate sets, as `fit_latency_predictor` uses them."""
 
 
 def _summary(truth: np.ndarray, predicted: np.ndarray, bound: np.ndarray) -> tuple:
@@ -56,7 +61,8 @@ def part_tables(sizes: tuple[int, ...], seeds: int) -> None:
                 train = np.r_[refs, rng.choice(others, n - len(refs), replace=False)]
                 test = np.setdiff1d(np.arange(len(table)), train)
                 for name, features in (("counts", counts), ("one-hot", edges)):
-                    model = LatencyRegressor().fit(features[train], y[train])
+                    sets = FEATURE_SETS if name == "counts" else None
+                    model = LatencyRegressor(feature_sets=sets).fit(features[train], y[train])
                     predicted = model.predict(features[test])
                     bound = model.upper_bound(features[test], 0.9)
                     rows[name].append(_summary(y[test], predicted, bound))
@@ -105,19 +111,50 @@ def part_local(out: Path, samples: int, held_out: int) -> None:
         truth = np.array(
             [store.get(str(a), device.name, runtime.name).latency.median_ms for a in test_archs]
         )
-    model = fit_latency_predictor(profile.latency_ms)
+    latencies = profile.latency_ms
+    train = encode([NB201Arch.from_string(a) for a in latencies])
+    targets = np.array(list(latencies.values()))
+    models = {
+        "all 10 features": LatencyRegressor().fit(train, targets),
+        "hwnas (feature set by CV)": fit_latency_predictor(latencies),
+    }
     features = encode_codes(np.array([a.code for a in test_archs]))
-    predicted = model.predict(features)
-    bound = model.upper_bound(features, 0.9)
-    rho, err, share, cover = _summary(truth, predicted, bound)
-    print(f"device {device.name}; predictor {model.model_}, cv MAPE {model.cv_mape_}")
-    print(f"trained on {len(profile.latency_ms)} cells, tested on {held_out} held-out cells")
-    print(
-        f"spearman {rho:.3f}  MAPE {err:.3f}  within +-10% {share:.3f}  "
-        f"true <= 90% bound {cover:.3f} (bound factor {model.bound_factor(0.9):.3f})"
-    )
-    print("arch, measured_ms, predicted_ms, bound_ms")
-    for arch, t, p, b in zip(test_archs, truth, predicted, bound):
+    budget = float(np.median(targets))
+    print(f"device {device.name}; trained on {len(latencies)} cells, tested on {held_out} held-out")
+    print(f"budget for the choice: {budget:.3f} ms (median of the training latencies)")
+    chosen = {}
+    for label, model in models.items():
+        predicted = model.predict(features)
+        bound = model.upper_bound(features, 0.9)
+        rho, err, share, cover = _summary(truth, predicted, bound)
+        print(f"{label}: {model.model_}, cv MAPE {model.cv_mape_[model.model_]:.3f}")
+        print(
+            f"  spearman {rho:.3f}  MAPE {err:.3f}  within +-10% {share:.3f}  "
+            f"true <= 90% bound {cover:.3f} (bound factor {model.bound_factor(0.9):.3f})"
+        )
+        choice = generate_for_budget(latencies, budget, predictor=model).chosen
+        chosen[label] = NB201Arch.from_string(choice.arch)
+        print(
+            f"  chooses {choice.arch} (cifar10 {choice.accuracy:.2f}%), predicted "
+            f"{choice.predicted_latency_ms:.3f} ms, bound {choice.latency_bound_ms:.3f} ms"
+        )
+    with MeasurementStore(out / "held_out.sqlite") as store:
+        run_campaign(
+            [(str(a), exporter(a)) for a in set(chosen.values())],
+            store,
+            runtime,
+            device,
+            timing=config.timing,
+        )
+        for label, arch in chosen.items():
+            measured = store.get(str(arch), device.name, runtime.name).latency.median_ms
+            verdict = "within" if measured <= budget else "OVER"
+            print(f"  {label}: chosen cell measured {measured:.3f} ms, {verdict} the budget")
+    print("arch, measured_ms, predicted_ms (hwnas), bound_ms (hwnas)")
+    model = models["hwnas (feature set by CV)"]
+    for arch, t, p, b in zip(
+        test_archs, truth, model.predict(features), model.upper_bound(features, 0.9)
+    ):
         print(f"{arch}, {t:.3f}, {p:.3f}, {b:.3f}")
 
 

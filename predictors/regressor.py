@@ -46,15 +46,22 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
     """Predicts one device's latency (ms) from architecture features.
 
     With `model="auto"`, each candidate's K-fold cross-validated mean absolute percentage
-    error on the training samples decides which one is refit on all of them.
+    error on the training samples decides which one is refit on all of them. With
+    `feature_sets`, every model is also tried on each named subset of the feature columns,
+    so cross-validation decides between a rich encoding and a smaller one that 40 noisy
+    measurements can pin down.
 
     Args:
         model: ``"auto"`` or one of ``CANDIDATES`` (``"linear"``, ``"huber"``, ``"gbr"``).
         cv: Number of cross-validation folds (at most the number of samples).
         random_state: Seed of the fold split and of the randomised candidates.
+        feature_sets: None (every column), or ``((name, columns), ...)`` where `columns` is
+            a tuple of column indices or None for every column. Candidates are then named
+            ``"model:name"``, e.g. ``"huber:live"``.
 
     Attributes:
-        model_: The chosen candidate's name.
+        model_: The chosen candidate's name (``"model:features"`` with `feature_sets`).
+        columns_: The feature columns the chosen candidate reads (None: all of them).
         estimator_: The fitted scikit-learn model.
         floor_ms_: The lowest latency `predict` returns (`FLOOR_FRACTION` of the fastest
             training sample).
@@ -64,10 +71,45 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
             bound the prediction error (see `upper_bound`).
     """
 
-    def __init__(self, model: str = "auto", cv: int = 5, random_state: int = 0) -> None:
+    def __init__(
+        self,
+        model: str = "auto",
+        cv: int = 5,
+        random_state: int = 0,
+        feature_sets: tuple[tuple[str, tuple[int, ...] | None], ...] | None = None,
+    ) -> None:
         self.model = model
         self.cv = cv
         self.random_state = random_state
+        self.feature_sets = feature_sets
+
+    def _candidates(self, n_features: int) -> dict[str, tuple[str, list[int] | None]]:
+        """Candidate name -> (model name, feature columns or None)."""
+        names = CANDIDATES if self.model == "auto" else (self.model,)
+        for name in names:
+            make_candidate(name)  # fail early on an unknown name
+        if self.feature_sets is None:
+            return {name: (name, None) for name in names}
+        if len(self.feature_sets) == 0:
+            raise ValueError("feature_sets is empty: give at least one (name, columns) pair")
+        sets = {}
+        for entry in self.feature_sets:
+            set_name, columns = entry
+            if columns is not None:
+                columns = [int(c) for c in columns]
+                if not columns or not all(0 <= c < n_features for c in columns):
+                    raise ValueError(
+                        f"feature set {set_name!r}: columns {columns} must be a non-empty "
+                        f"selection of the {n_features} feature columns"
+                    )
+            if set_name in sets:
+                raise ValueError(f"feature set {set_name!r} is named twice")
+            sets[set_name] = columns
+        return {
+            f"{name}:{set_name}": (name, columns)
+            for name in names
+            for set_name, columns in sets.items()
+        }
 
     def fit(self, X, y) -> LatencyRegressor:
         from sklearn.model_selection import KFold, cross_val_predict
@@ -76,31 +118,36 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         if np.any(~np.isfinite(y)) or np.any(y <= 0):
             raise ValueError("latencies must be positive and finite")
-        names = CANDIDATES if self.model == "auto" else (self.model,)
-        for name in names:
-            make_candidate(name)  # fail early on an unknown name
+        candidates = self._candidates(X.shape[1])
         self.cv_mape_ = {}
         cv_predictions = {}
         folds = min(self.cv, len(y))
-        if len(names) > 1 or folds >= 2:
+        if len(candidates) > 1 or folds >= 2:
             splitter = KFold(folds, shuffle=True, random_state=self.random_state)
-            for name in names:
+            for key, (name, columns) in candidates.items():
                 estimator = make_candidate(name, self.random_state)
-                predicted = cross_val_predict(estimator, X, y, cv=splitter)
-                self.cv_mape_[name] = float(np.mean(np.abs(predicted - y) / y))
-                cv_predictions[name] = predicted
-        self.model_ = min(self.cv_mape_, key=self.cv_mape_.get) if self.cv_mape_ else names[0]
+                features = X if columns is None else X[:, columns]
+                predicted = cross_val_predict(estimator, features, y, cv=splitter)
+                self.cv_mape_[key] = float(np.mean(np.abs(predicted - y) / y))
+                cv_predictions[key] = predicted
+        self.model_ = (
+            min(self.cv_mape_, key=self.cv_mape_.get) if self.cv_mape_ else next(iter(candidates))
+        )
         chosen = cv_predictions.get(self.model_)
         self.cv_ratio_ = (
             y / np.maximum(chosen, 1e-3 * y.min()) if chosen is not None else np.empty(0)
         )
-        self.estimator_ = clone(make_candidate(self.model_, self.random_state)).fit(X, y)
+        name, self.columns_ = candidates[self.model_]
+        features = X if self.columns_ is None else X[:, self.columns_]
+        self.estimator_ = clone(make_candidate(name, self.random_state)).fit(features, y)
         self.floor_ms_ = float(FLOOR_FRACTION * y.min())
         return self
 
     def predict(self, X) -> np.ndarray:
         check_is_fitted(self, "estimator_")
         X = validate_data(self, X, dtype=np.float64, reset=False)
+        if self.columns_ is not None:
+            X = X[:, self.columns_]
         return np.maximum(self.estimator_.predict(X), self.floor_ms_)
 
     def upper_bound(self, X, confidence: float = 0.9) -> np.ndarray:

@@ -1,5 +1,8 @@
 """Job 2: the most accurate cell within a latency budget, from a device's latencies."""
 
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -13,9 +16,9 @@ from hwnas.jobs import (
 )
 from hwnas.jobs.generate import fit_latency_predictor
 from hwnas.spaces import NB201Arch
-from hwnas.spaces.nb201 import all_codes, encode_codes
+from hwnas.spaces.nb201 import all_codes, encode, encode_codes
 from hwnas.tables import UnknownColumnError, load_accuracy_table, reference_archs
-from predictors import spearman
+from predictors import LatencyRegressor, mape, spearman
 
 
 def _sampled_latencies(device="gold_6240", n=40, seed=0):
@@ -135,3 +138,42 @@ def test_bad_latency_csv(tmp_path, body, fragment):
         read_latency_csv(path)
     with pytest.raises(LatencyFileError, match="cannot read"):
         read_latency_csv(tmp_path / "missing.csv")
+
+
+def _local_vm_latencies(part):
+    """Real ONNX Runtime latencies measured on the development VM (tests/hwnas/data)."""
+    path = Path(__file__).parent / "data" / "local_vm_nb201_latency_ms.csv"
+    with path.open() as f:
+        return {r["arch"]: float(r["latency_ms"]) for r in csv.DictReader(f) if r["set"] == part}
+
+
+def test_a_dead_edge_never_makes_a_cell_cheaper_on_onnx_runtime():
+    """On ONNX Runtime latencies, dead convolutions cost nothing: the predictor must agree.
+
+    With all ten count features, the fit on these 40 measurements made a `none` edge cost
+    0.2 ms more than a dead 3x3 convolution, and `hwnas run` chose this cell at a predicted
+    0.28 ms; it measures 0.53 ms. Its pruned twin (dead edges set to `none`) is the same
+    ONNX graph.
+    """
+    predictor = fit_latency_predictor(_local_vm_latencies("profile"))
+    assert predictor.model_.endswith(":live"), predictor.cv_mape_
+    with_dead = (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    )
+    pruned = "|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|none~2|"
+    features = encode_codes(np.array([NB201Arch.from_string(a).code for a in (with_dead, pruned)]))
+    predicted = predictor.predict(features)
+    assert predicted[0] >= predicted[1] - 1e-9
+    assert predicted[0] > 0.4
+
+
+def test_cross_validated_feature_set_predicts_held_out_cells_better():
+    train, held_out = _local_vm_latencies("profile"), _local_vm_latencies("held_out")
+    features = encode([NB201Arch.from_string(a) for a in held_out])
+    truth = np.array(list(held_out.values()))
+    chosen = fit_latency_predictor(train)
+    every_feature = LatencyRegressor().fit(
+        encode([NB201Arch.from_string(a) for a in train]), np.array(list(train.values()))
+    )
+    assert mape(truth, chosen.predict(features)) < mape(truth, every_feature.predict(features))
+    assert np.mean(truth <= chosen.upper_bound(features, 0.9)) >= 0.9

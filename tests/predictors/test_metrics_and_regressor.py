@@ -100,3 +100,37 @@ def test_predictions_never_fall_below_the_floor():
     model = LatencyRegressor(model="linear").fit(X, y)
     assert model.floor_ms_ == 0.25
     assert model.predict(np.array([[0.0]]))[0] == 0.25  # the line itself gives -1.5
+
+
+def test_feature_sets_let_cross_validation_pick_the_columns_that_matter():
+    rng = np.random.default_rng(3)
+    X = rng.integers(0, 3, size=(40, 8)).astype(float)
+    # The latency depends on columns 0-2 only; the other five are noise features that
+    # 40 noisy samples cannot rule out when every column is offered.
+    y = (0.2 + X[:, :3] @ np.array([0.3, 0.5, 0.2])) * rng.lognormal(0.0, 0.15, 40)
+    sets = (("all", None), ("first3", (0, 1, 2)))
+    model = LatencyRegressor(model="huber", feature_sets=sets).fit(X, y)
+    assert set(model.cv_mape_) == {"huber:all", "huber:first3"}
+    assert model.model_ == "huber:first3", model.cv_mape_
+    assert model.columns_ == [0, 1, 2]
+    assert model.estimator_.coef_.shape == (3,)
+    # predict reads the full feature matrix and ignores the columns not chosen
+    changed = X.copy()
+    changed[:, 3:] = 9.0
+    np.testing.assert_allclose(model.predict(changed), model.predict(X))
+    assert clone(model).get_params() == model.get_params()
+
+
+@pytest.mark.parametrize(
+    "sets, fragment",
+    [
+        ((), "feature_sets is empty"),
+        ((("a", (0, 12)),), "non-empty selection"),
+        ((("a", ()),), "non-empty selection"),
+        ((("a", None), ("a", (0,))), "named twice"),
+    ],
+)
+def test_bad_feature_sets(sets, fragment):
+    X, y = _linear_problem()
+    with pytest.raises(ValueError, match=fragment):
+        LatencyRegressor(feature_sets=sets).fit(X, y)
