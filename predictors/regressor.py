@@ -93,8 +93,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         if len(self.feature_sets) == 0:
             raise ValueError("feature_sets is empty: give at least one (name, columns) pair")
         sets = {}
-        for entry in self.feature_sets:
-            set_name, columns = entry
+        for set_name, columns in self.feature_sets:
             if columns is not None:
                 columns = [int(c) for c in columns]
                 if not columns or not all(0 <= c < n_features for c in columns):

@@ -126,8 +126,9 @@ def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
     An ONNX export drops dead edges and never builds `none`, so its latency depends on the
     live counts alone; with all 10, 40 noisy measurements leave room for a fit in which a
     dead convolution is cheaper than a `none` edge, and the budgeted choice then picks
-    exactly such cells (a cell predicted at 0.28 ms measured 0.89 ms on this VM). Devices
-    that run every edge (the PyTorch-measured tables) keep the full set.
+    exactly such cells (one predicted at 0.28 ms measures 0.53 ms on the development VM,
+    `tests/hwnas/data`). Devices that run every edge (the PyTorch-measured tables) keep the
+    full set.
     """
     from predictors import LatencyRegressor
 
