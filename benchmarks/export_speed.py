@@ -21,7 +21,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+DEFAULT_ARCH = (
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|"
+    "+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+)
 """Every edge reaches the output: no dead code for ONNX Runtime to drop that PyTorch runs."""
 
 

@@ -12,8 +12,9 @@ same for random search and NSGA-II run over the same predictors with as many eva
 Part 2, budget queries. With a model trained on all 13 devices (`--model`, default the shipped
 one), `--queries` random (device, budget) pairs, the budget uniform between the 10th and 90th
 percentile of the device's latencies; each is answered from the device's 10 reference
-latencies alone (`hwnas.modnas.generate.answer_budget`, `--confidence` bound). Printed: the share whose
-true latency meets the budget, and the gap to the most accurate cell that truly meets it.
+latencies alone (`hwnas.modnas.generate.answer_budget`, `--confidence` bound). Printed: the
+share whose true latency meets the budget, and the gap to the most accurate cell that truly
+meets it.
 
 Part 3: seconds of the surrogate-mode training, and of `hwnas generate` end to end (a fresh
 process, start-up included).
