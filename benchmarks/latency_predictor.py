@@ -25,13 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.jobs import ProfileConfig, profile_archs, profile_device
-from hwnas.jobs.generate import LIVE_FEATURES, fit_latency_predictor, generate_for_budget
+from hwnas.jobs.generate import FEATURE_SETS, fit_latency_predictor, generate_for_budget
 from hwnas.spaces.nb201 import NB201Arch, NB201Space, all_codes, encode, encode_codes, one_hot
 from hwnas.tables import load_latency_table, reference_indices
 from predictors import LatencyRegressor, mape, spearman, within
-
-FEATURE_SETS = (("all", None), ("live", LIVE_FEATURES))
-"""The count features' candidate sets, as `fit_latency_predictor` uses them."""
 
 
 def _summary(truth: np.ndarray, predicted: np.ndarray, bound: np.ndarray) -> tuple:

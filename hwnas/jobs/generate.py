@@ -118,6 +118,9 @@ LIVE_FEATURES = tuple(
 )
 """`encode` columns counting the operations that reach the cell output (`none` excluded)."""
 
+FEATURE_SETS = (("all", None), ("live", LIVE_FEATURES))
+"""The `encode` column sets `fit_latency_predictor` lets cross-validation choose between."""
+
 
 def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
     """A `predictors.LatencyRegressor` fitted on the count features (`encode`) of the cells.
@@ -139,8 +142,7 @@ def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
         )
     archs = [NB201Arch.from_string(a) for a in latencies]
     targets = np.array([latencies[a] for a in latencies], dtype=np.float64)
-    feature_sets = (("all", None), ("live", LIVE_FEATURES))
-    return LatencyRegressor(model=model, feature_sets=feature_sets).fit(encode(archs), targets)
+    return LatencyRegressor(model=model, feature_sets=FEATURE_SETS).fit(encode(archs), targets)
 
 
 def check_budget_arguments(budget_ms: float | None, confidence: float | None) -> None:
