@@ -22,9 +22,9 @@ sys.path.insert(0, str(REPO))
 
 def export_cells(cells: int, workdir: Path, exporter: str) -> list[tuple[str, Path]]:
     """Export the cells a profile with ``cells - 10`` samples times; reuse files already there."""
-    from hwnas.export import OnnxExport, export_onnx
+    from hwnas.core.export import OnnxExport, export_onnx
+    from hwnas.core.spaces.nb201 import NB201Space
     from hwnas.jobs import ProfileConfig, profile_archs
-    from hwnas.spaces.nb201 import NB201Space
 
     space = NB201Space()
     items = []
@@ -39,8 +39,8 @@ def export_cells(cells: int, workdir: Path, exporter: str) -> list[tuple[str, Pa
 def campaign(items, store_path: Path, threads: int, max_time_s: float) -> dict[str, float]:
     """Time every cell into a fresh store; return the median latency of each."""
     from devices import local_device
-    from hwnas.jobs.profile import default_timing
     from profilers import MeasurementStore, create_runtime, run_campaign
+    from profilers.timing import default_timing
 
     store_path.unlink(missing_ok=True)
     timing = default_timing()

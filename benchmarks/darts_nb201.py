@@ -25,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from hwnas.darts.architect import ArchitectConfig
-from hwnas.darts.job import save_search, split_for_search
-from hwnas.darts.robust import RobustConfig
-from hwnas.darts.search import SearchConfig, run_search
-from hwnas.datasets import load_dataset
+from hwnas.core.datasets import load_dataset, split_for_search
+from hwnas.jobs.darts import save_search
+from hwnas.methods.darts.architect import ArchitectConfig
+from hwnas.methods.darts.robust import RobustConfig
+from hwnas.methods.darts.search import SearchConfig, run_search
 
 
 def main() -> None:

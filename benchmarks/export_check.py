@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-from hwnas.export import OnnxExport, export_onnx, max_abs_error_vs_torch
-from hwnas.spaces import create_space
+from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+from hwnas.core.export import OnnxExport, export_onnx, max_abs_error_vs_torch
+from hwnas.core.spaces import create_space
 
 
 def main() -> None:

@@ -39,9 +39,9 @@ def main() -> int:
 
     import torch
 
-    from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-    from hwnas.export import export_onnx
-    from hwnas.spaces import NB201Space
+    from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+    from hwnas.core.export import export_onnx
+    from hwnas.core.spaces import NB201Space
     from profilers import TimingConfig, create_runtime, time_callable
 
     torch.set_num_threads(args.threads)

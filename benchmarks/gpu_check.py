@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from devices.fingerprint import gpu_fingerprint
-from hwnas.spaces import create_space
+from hwnas.core.spaces import create_space
 from profilers import TimingConfig, create_runtime
 from profilers.energy import EnergyConfig, EnergyMeter, open_meter
 from profilers.profile import profile_session

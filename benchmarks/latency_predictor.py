@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hwnas.core.spaces.nb201 import NB201Arch, NB201Space, all_codes, encode, encode_codes, one_hot
+from hwnas.core.tables import load_latency_table, reference_indices
 from hwnas.jobs import ProfileConfig, profile_archs, profile_device
 from hwnas.jobs.generate import FEATURE_SETS, fit_latency_predictor, generate_for_budget
-from hwnas.spaces.nb201 import NB201Arch, NB201Space, all_codes, encode, encode_codes, one_hot
-from hwnas.tables import load_latency_table, reference_indices
 from predictors import LatencyRegressor, mape, spearman, within
 
 
@@ -73,7 +73,7 @@ def part_tables(sizes: tuple[int, ...], seeds: int) -> None:
 
 def part_local(out: Path, samples: int, held_out: int) -> None:
     from devices import local_device
-    from hwnas.export import export_onnx
+    from hwnas.core.export import export_onnx
     from profilers import MeasurementStore, create_runtime, run_campaign
 
     device = local_device()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from hwnas.lrnn.train import TrainConfig, save_model, train_lrnn
+from hwnas.methods.lrnn.train import TrainConfig, save_model, train_lrnn
 
 SHAPES = {"diag": ("L1-W32-S16", 600), "deltanet": ("L1-W64-S8", 500)}
 """Layers, width, state and Adam steps per recurrence (DeltaNet: 8 heads of 8 x 8). The

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from hwnas.jobs import ProfileConfig, profile_device
-from hwnas.jobs.predictor import adapt_model, fit_model, load_model, load_table, network_costs
 from hwnas.jobs.profile import profile_archs
+from hwnas.methods.predictor import adapt_model, fit_model, load_model, load_table, network_costs
 from predictors import mape, spearman, within
 from profilers import TimingConfig
 

@@ -12,7 +12,7 @@ same for random search and NSGA-II run over the same predictors with as many eva
 Part 2, budget queries. With a model trained on all 13 devices (`--model`, default the shipped
 one), `--queries` random (device, budget) pairs, the budget uniform between the 10th and 90th
 percentile of the device's latencies; each is answered from the device's 10 reference
-latencies alone (`hwnas.modnas.generate.answer_budget`, `--confidence` bound). Printed: the
+latencies alone (`hwnas.methods.modnas.generate.answer_budget`, `--confidence` bound). Printed: the
 share whose true latency meets the budget, and the gap to the most accurate cell that truly
 meets it.
 
@@ -40,11 +40,11 @@ import numpy as np
 def fronts(args: argparse.Namespace) -> None:
     import torch
 
-    from hwnas.jobs.predictor import FitConfig
-    from hwnas.modnas.evaluate import evaluate_device
-    from hwnas.modnas.job import ModnasJob, table_devices, train_modnas
-    from hwnas.modnas.model import load_modnas_model
-    from hwnas.modnas.train import TrainConfig
+    from hwnas.jobs.modnas import ModnasJob, table_devices, train_modnas
+    from hwnas.methods.modnas.evaluate import evaluate_device
+    from hwnas.methods.modnas.model import load_modnas_model
+    from hwnas.methods.modnas.train import TrainConfig
+    from hwnas.methods.predictor import FitConfig
 
     torch.set_num_threads(args.threads)
     devices = list(table_devices())
@@ -67,8 +67,8 @@ def fronts(args: argparse.Namespace) -> None:
             seconds = summary["seconds"]
             train_seconds.append(seconds["accuracy"] + seconds["hypernetwork"])
             model = load_modnas_model(out)
-            from hwnas.modnas.generate import device_embedding
-            from hwnas.tables import load_latency_table
+            from hwnas.core.tables import load_latency_table
+            from hwnas.methods.modnas.generate import device_embedding
 
             table = load_latency_table("nb201")
             for device in held:
@@ -93,11 +93,11 @@ def fronts(args: argparse.Namespace) -> None:
 
 
 def queries(args: argparse.Namespace) -> None:
-    from hwnas.modnas.generate import answer_budget
-    from hwnas.modnas.model import load_modnas_model
-    from hwnas.modnas.objectives import table_accuracy
-    from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, all_codes
-    from hwnas.tables import load_latency_table, reference_archs
+    from hwnas.core.spaces.nb201 import NUM_ARCHS, NB201Arch, all_codes
+    from hwnas.core.tables import load_latency_table, reference_archs
+    from hwnas.methods.modnas.generate import answer_budget
+    from hwnas.methods.modnas.model import load_modnas_model
+    from hwnas.methods.modnas.objectives import table_accuracy
 
     model = load_modnas_model(args.model)
     table = load_latency_table("nb201")
@@ -128,7 +128,7 @@ def queries(args: argparse.Namespace) -> None:
 
 
 def generate_time(args: argparse.Namespace) -> None:
-    from hwnas.tables import load_latency_table, reference_archs
+    from hwnas.core.tables import load_latency_table, reference_archs
 
     table = load_latency_table("nb201")
     by_arch = table.by_arch("gold_6240")

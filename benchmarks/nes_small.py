@@ -1,6 +1,6 @@
 """NES-RS and NES-RE ensembles against the deep ensemble, at equal size M, on this CPU.
 
-For each seed and each algorithm, `hwnas.nes.job.nes_search_job` builds a pool of K small
+For each seed and each algorithm, `hwnas.jobs.nes.nes_search_job` builds a pool of K small
 NAS-Bench-201 networks (random search, or regularised evolution with P = K/2 and m = M),
 forward-selects M of them without replacement on validation NLL, and trains the deep
 ensemble of the pool's best network (that network and M-1 retrainings with new seeds). Both
@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hwnas.datasets import load_dataset
-from hwnas.nes.job import NesJob, nes_search_job
-from hwnas.nes.search import NesConfig
-from hwnas.nes.train import TrainConfig
+from hwnas.core.datasets import load_dataset
+from hwnas.jobs.nes import NesJob, nes_search_job
+from hwnas.methods.nes.search import NesConfig
+from hwnas.methods.nes.train import TrainConfig
 
 KEYS = ("nll", "error", "ece")
 

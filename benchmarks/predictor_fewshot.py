@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hwnas.jobs.predictor import FitConfig, load_table  # noqa: E402
 from hwnas.jobs.predictor_eval import METHODS, leave_one_device_out, summarise  # noqa: E402
+from hwnas.methods.predictor import FitConfig, load_table  # noqa: E402
 
 
 def main() -> int:

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.export import OnnxExport, export_onnx
-from hwnas.spaces import create_space
+from hwnas.core.export import OnnxExport, export_onnx
+from hwnas.core.spaces import create_space
 from profilers import OnnxRuntime, TimingConfig
 from profilers.profile import profile_session
 from profilers.runtimes.onnxruntime import OnnxSession

@@ -30,8 +30,8 @@ CELL = (
 
 def main() -> None:
     from devices.fingerprint import usable_cores
-    from hwnas.export import export_onnx
-    from hwnas.spaces.nb201 import NB201Space, parse_arch
+    from hwnas.core.export import export_onnx
+    from hwnas.core.spaces.nb201 import NB201Space, parse_arch
     from profilers import create_runtime
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -194,3 +194,8 @@ def time_callable(
     if median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
         stop_reason = STOP_CONVERGED
     return summarize([s / 1e6 for s in samples_ns], stop_reason)
+
+
+def default_timing() -> TimingConfig:
+    """The timing method of a profile: at most 2 s of repeated runs per cell."""
+    return TimingConfig(max_runs=1000, max_time_s=2.0)

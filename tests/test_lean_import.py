@@ -12,7 +12,10 @@ VENDOR = ("onnxruntime", "tensorrt", "ray")
     ("statement", "forbidden"),
     [
         ("import hwnas", VENDOR + ("torch", "onnx", "sklearn")),
-        ("import hwnas.spaces, hwnas.tables, hwnas.jobs, hwnas.cli", VENDOR + ("torch", "onnx")),
+        (
+            "import hwnas.core.spaces, hwnas.core.tables, hwnas.jobs, hwnas.cli",
+            VENDOR + ("torch", "onnx"),
+        ),
         ("import predictors", VENDOR + ("torch",)),
     ],
 )

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.spaces import create_space, list_spaces
+from hwnas.core.spaces import create_space, list_spaces
 
 
 @pytest.mark.parametrize("name", list_spaces())

@@ -1,6 +1,6 @@
 """The three user jobs as typed library functions; the CLI is a thin layer over these."""
 
-from hwnas.jobs.errors import JobInputError
+from hwnas.errors import InputError
 from hwnas.jobs.export import ExportReport, export_arch
 from hwnas.jobs.generate import (
     BudgetError,
@@ -17,7 +17,7 @@ __all__ = [
     "BudgetError",
     "ExportReport",
     "GenerateResult",
-    "JobInputError",
+    "InputError",
     "LatencyFileError",
     "PipelineResult",
     "ProfileConfig",

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.export import OnnxExport
-from hwnas.export.precision import PRECISIONS
-from hwnas.jobs.errors import JobInputError
+from hwnas.core.export import OnnxExport
+from hwnas.core.export.precision import PRECISIONS
+from hwnas.errors import InputError
 from hwnas.jobs.export_checks import (
     build_engine_checked,
     check_file,
@@ -28,8 +28,7 @@ from hwnas.jobs.export_checks import (
 )
 from hwnas.jobs.export_report import ExportReport, GraphReport, render_markdown
 from hwnas.jobs.export_sources import ExportedGraph, ModelSource, source_from_arch
-from hwnas.jobs.profile import default_timing
-from profilers.timing import TimingConfig
+from profilers.timing import TimingConfig, default_timing
 
 FORMATS = ("onnx", "tensorrt")
 CONVERSIONS = {
@@ -72,23 +71,23 @@ class ExportSettings:
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
-            raise JobInputError(f"format must be one of {FORMATS}, got {self.format!r}")
+            raise InputError(f"format must be one of {FORMATS}, got {self.format!r}")
         if self.precision not in PRECISIONS:
-            raise JobInputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+            raise InputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         for name in ("batch_size", "check_batch", "calibration_samples"):
             if getattr(self, name) < 1:
-                raise JobInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
-            raise JobInputError(f"threads must be >= 1, got {self.intra_op_threads}")
+            raise InputError(f"threads must be >= 1, got {self.intra_op_threads}")
         if self.calibration_data is not None:
             if self.precision != "int8":
-                raise JobInputError("calibration data is used at --precision int8 only")
+                raise InputError("calibration data is used at --precision int8 only")
             object.__setattr__(self, "calibration_data", Path(self.calibration_data))
 
 
 def _calibration(source: ModelSource, settings: ExportSettings, out_dir: Path) -> tuple:
     """int8 calibration inputs, saved to `out_dir/calibration.npy`, and where they came from."""
-    from hwnas.export.precision import load_calibration
+    from hwnas.core.export.precision import load_calibration
     from profilers.campaign import file_sha256
 
     if settings.calibration_data is not None:
@@ -114,7 +113,7 @@ def _calibration(source: ModelSource, settings: ExportSettings, out_dir: Path) -
 
 def _convert(source, graph: ExportedGraph, settings: ExportSettings, out_dir: Path):
     """The fp16 or int8 copy of `graph`'s fp32 file, and how it was made."""
-    from hwnas.export.precision import convert_fp16, quantize_int8_qdq
+    from hwnas.core.export.precision import convert_fp16, quantize_int8_qdq
 
     stem = graph.path.stem
     if settings.precision == "fp16":
@@ -143,17 +142,17 @@ def _check_device(device, source: ModelSource, settings: ExportSettings) -> None
         )
     remote = device.reach_kind != "local"
     if remote and settings.format == "tensorrt":
-        raise JobInputError(
+        raise InputError(
             f"TensorRT engines are built on the GPU that runs them: run `hwnas export --format "
             f"tensorrt` on {device.name} itself (or export --format onnx to time it there)"
         )
     if remote and source.own_inputs:
-        raise JobInputError(
+        raise InputError(
             f"{source.kind} graphs are timed on token ids within the vocabulary, which the "
             f"remote worker does not draw: run `hwnas export --lrnn` on {device.name} itself"
         )
     if settings.precision not in source.precisions:
-        raise JobInputError(
+        raise InputError(
             f"{source.kind} models are exported at {', '.join(source.precisions)}, not "
             f"{settings.precision}: their inputs are token ids (no float calibration or fp16 "
             "check for them yet)"
@@ -180,7 +179,7 @@ def export_model(
         budget_ms: The latency budget; the report says whether the measured median meets it.
 
     Raises:
-        JobInputError: for a folder that is a file, a precision the source cannot take, or a
+        InputError: for a folder that is a file, a precision the source cannot take, or a
             device that cannot time this export.
         DeviceError: for a device nothing can run on (``reach = "table"``).
         RuntimeUnavailableError: with ``format="tensorrt"`` where TensorRT or a GPU is
@@ -196,14 +195,14 @@ def export_model(
     out_dir = Path(out_dir)
     _check_device(device, source, settings)
     if settings.format == "tensorrt":  # refuse before exporting where no engine can be built
-        from hwnas.export import tensorrt as export_trt
+        from hwnas.core.export import tensorrt as export_trt
 
         export_trt.import_tensorrt()
         export_trt.cuda_gpu()
     if out_dir.exists() and not out_dir.is_dir():
-        raise JobInputError(f"--out {out_dir} is a file; the export needs a folder there")
+        raise InputError(f"--out {out_dir} is a file; the export needs a folder there")
     if settings.calibration_data is not None and not settings.calibration_data.is_file():
-        raise JobInputError(f"calibration data {settings.calibration_data} does not exist")
+        raise InputError(f"calibration data {settings.calibration_data} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     options = (

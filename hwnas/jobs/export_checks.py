@@ -7,12 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.export.precision import RELATIVE_TOLERANCE
-from hwnas.jobs.errors import JobInputError
+from hwnas.core.export.onnx import FP32_ATOL
+from hwnas.core.export.precision import RELATIVE_TOLERANCE
+from hwnas.errors import InputError
 from hwnas.jobs.export_sources import ExportedGraph
-
-FP32_ATOL = 1e-4
-"""Largest absolute output difference accepted between ONNX Runtime and PyTorch at fp32."""
 
 
 def tolerance_of(precision: str, scale: float, engine: bool = False) -> tuple[float, str]:
@@ -94,7 +92,7 @@ def profile_on_target(target, jobs: list[tuple[str, Path]]) -> list[tuple[dict, 
     results = {}
     for outcome in target.measure(jobs):
         if isinstance(outcome, Failed):
-            raise JobInputError(
+            raise InputError(
                 f"{outcome.key} could not be timed on the device ({outcome.stage}: "
                 f"{outcome.error_type}: {outcome.error})"
             )
@@ -107,7 +105,7 @@ def build_engine_checked(
 ) -> dict:
     """Build the TensorRT engine of `graph` here, check it against PyTorch and ONNX Runtime,
     and time it with the profilers' tensorrt runtime."""
-    from hwnas.export.tensorrt import TensorRTBuild, build_engine
+    from hwnas.core.export.tensorrt import TensorRTBuild, build_engine
     from profilers import create_runtime
 
     calibration = None

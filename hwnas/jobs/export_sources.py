@@ -8,7 +8,7 @@ it where the profiler's random inputs do not fit (token ids must stay within the
 - `ImageSource`: a network with one float image input (B, C, H, W): NB201 and FBNet networks,
   DARTS networks of a genotype, NES ensembles.
 - `LRNNSource`: an LRNN saved by `hwnas lrnn train`: the step and unrolled graphs of
-  `hwnas.lrnn.export`, checked by its step loop.
+  `hwnas.methods.lrnn.export`, checked by its step loop.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hwnas.jobs.errors import JobInputError
+from hwnas.errors import InputError
 
 DARTS_CHANNELS, DARTS_LAYERS, DARTS_CLASSES = 8, 5, 10
 """The network a bare genotype is built as: `hwnas darts train`'s defaults (10 classes)."""
@@ -29,7 +29,7 @@ IMAGE_SIDE = {"digits": 8, "mnist": 28, "cifar10": 32, "cifar100": 32, "svhn": 3
 """Input side in pixels of the datasets `hwnas darts train` reads, by name."""
 
 
-class ExportSourceError(JobInputError):
+class ExportSourceError(InputError):
     """What was named for export is not a model hwnas can build or load."""
 
 
@@ -112,7 +112,7 @@ class ImageSource(ModelSource):
     details: dict[str, Any] = field(default_factory=dict)
 
     def export(self, out_dir: Path, config) -> list[ExportedGraph]:
-        from hwnas.export import export_onnx
+        from hwnas.core.export import export_onnx
 
         result = export_onnx(self.module, self.input_shape, out_dir / f"{self.stem}.onnx", config)
         return [
@@ -148,11 +148,13 @@ class ImageSource(ModelSource):
 
 @dataclass
 class LRNNSource(ModelSource):
-    """An LRNN: its step graph (latency per token) and unrolled graph, from `hwnas.lrnn.export`.
+    """An LRNN: its step graph (latency per token) and unrolled graph.
+
+    Built by `hwnas.methods.lrnn.export`.
 
     Args:
         model: The `LRNNModel`, in eval mode.
-        config: The `hwnas.lrnn.export.LRNNExport` settings (unrolled length, check length).
+        config: The `hwnas.methods.lrnn.export.LRNNExport` settings (unrolled length, check length).
     """
 
     kind: str
@@ -170,7 +172,7 @@ class LRNNSource(ModelSource):
     def export(self, out_dir: Path, config) -> list[ExportedGraph]:
         import dataclasses
 
-        from hwnas.lrnn.export import export_lrnn_graphs
+        from hwnas.methods.lrnn.export import export_lrnn_graphs
 
         lrnn_config = dataclasses.replace(self.config, opset=config.opset, exporter=config.exporter)
         graphs = export_lrnn_graphs(self.model, out_dir, lrnn_config)
@@ -192,7 +194,7 @@ class LRNNSource(ModelSource):
 
         import torch
 
-        from hwnas.lrnn.export import check_step_graph, check_unrolled_graph
+        from hwnas.methods.lrnn.export import check_step_graph, check_unrolled_graph
 
         config = dataclasses.replace(self.config, check_batch=batch)
         vocab = self.model.config.vocab_size
@@ -230,13 +232,13 @@ class LRNNSource(ModelSource):
 
 def _recalibrated(module, input_shape: tuple[int, ...]):
     """A fresh-weight network with BatchNorm statistics of random inputs (see `export_arch`)."""
-    from hwnas.batchnorm import random_batches, recalibrate_batchnorm
+    from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
 
     return recalibrate_batchnorm(module, random_batches((16, *input_shape)))
 
 
 def _costs(module, input_shape: tuple[int, ...]) -> dict[str, int]:
-    from hwnas.complexity import count_macs, count_params
+    from hwnas.core.complexity import count_macs, count_params
 
     return {"params": count_params(module), "macs": count_macs(module, (1, *input_shape))}
 
@@ -253,7 +255,7 @@ def source_from_arch(text: str, seed: int = 0) -> ImageSource:
     """
     import torch
 
-    from hwnas.spaces import ArchStringError, FBNetSpace, NB201Space
+    from hwnas.core.spaces import ArchStringError, FBNetSpace, NB201Space
 
     errors = {}
     for space in (NB201Space(), FBNetSpace()):
@@ -303,8 +305,8 @@ def source_from_genotype(path: str | Path, seed: int = 0) -> ImageSource:
     import torch
     from safetensors.torch import load_file
 
-    from hwnas.darts.genotype import Genotype, load_genotype
-    from hwnas.darts.network import DartsNetwork
+    from hwnas.core.spaces.darts_genotype import Genotype, load_genotype
+    from hwnas.methods.darts.network import DartsNetwork
 
     path = Path(path)
     trained = path.is_dir()
@@ -346,13 +348,15 @@ def source_from_genotype(path: str | Path, seed: int = 0) -> ImageSource:
 
 
 def source_from_lrnn(model_dir: str | Path, config=None) -> LRNNSource:
-    """The LRNN saved in `model_dir` by `hwnas lrnn train` (or `hwnas.lrnn.train.save_model`).
+    """The LRNN saved in `model_dir` by `hwnas lrnn train`.
+
+    (Or by `hwnas.methods.lrnn.train.save_model`.)
 
     Raises:
-        JobInputError: when the folder holds no such model.
+        InputError: when the folder holds no such model.
     """
-    from hwnas.lrnn.export import LRNNExport
-    from hwnas.lrnn.train import load_model
+    from hwnas.methods.lrnn.export import LRNNExport
+    from hwnas.methods.lrnn.train import load_model
 
     model = load_model(model_dir)
     cfg = model.config
@@ -369,12 +373,13 @@ def source_from_lrnn(model_dir: str | Path, config=None) -> LRNNSource:
 
 def source_from_ensemble(ensemble_dir: str | Path) -> ImageSource:
     """The NES ensemble of `ensemble_dir` (`ensemble.json` and its member folders), as one
-    network: the weighted mean of its members' softmax (`hwnas.nes.ensemble.EnsembleModule`).
+    network: the weighted mean of its members' softmax
+    (`hwnas.methods.nes.ensemble.EnsembleModule`).
 
     Raises:
-        JobInputError: when the folder holds no ensemble or a member is missing or damaged.
+        InputError: when the folder holds no ensemble or a member is missing or damaged.
     """
-    from hwnas.nes.ensemble import load_ensemble
+    from hwnas.methods.nes.ensemble import load_ensemble
 
     ensemble_dir = Path(ensemble_dir)
     module, manifest = load_ensemble(ensemble_dir)
@@ -401,11 +406,11 @@ def open_source(
     """The source of exactly one of `arch`, `genotype`, `ensemble` and `lrnn`.
 
     Raises:
-        JobInputError: when none or several are given, or the one given cannot be read.
+        InputError: when none or several are given, or the one given cannot be read.
     """
     given = {k: v for k, v in locals().items() if k != "seed" and v is not None}
     if len(given) != 1:
-        raise JobInputError(
+        raise InputError(
             f"name exactly one model to export (--arch, --genotype, --ensemble or --lrnn); "
             f"got {sorted(given) or 'none'}"
         )

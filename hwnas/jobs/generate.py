@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.jobs.errors import JobInputError
-from hwnas.spaces.nb201 import (
+from hwnas.core.budget import BudgetError, Candidate, check_budget_arguments
+from hwnas.core.spaces.nb201 import (
     FEATURES,
     ArchStringError,
     NB201Arch,
@@ -18,30 +18,15 @@ from hwnas.spaces.nb201 import (
     encode,
     encode_codes,
 )
-from hwnas.tables import load_accuracy_table, load_latency_table
+from hwnas.core.tables import load_accuracy_table, load_latency_table
+from hwnas.errors import InputError
 
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 MIN_SAMPLES = 10
 
 
-class BudgetError(JobInputError):
-    """No architecture is predicted to meet the latency budget."""
-
-
-class LatencyFileError(JobInputError):
+class LatencyFileError(InputError):
     """A latency file (CSV `arch,latency_ms`) that cannot be used."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One NB201 cell with its predicted latency (and upper bound) and tabulated accuracy."""
-
-    arch: str
-    nb201_index: int
-    predicted_latency_ms: float
-    latency_bound_ms: float
-    accuracy: float
-    measured_latency_ms: float | None = None
 
 
 @dataclass(frozen=True)
@@ -136,21 +121,13 @@ def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
     from predictors import LatencyRegressor
 
     if len(latencies) < MIN_SAMPLES:
-        raise JobInputError(
+        raise InputError(
             f"a latency predictor needs at least {MIN_SAMPLES} measured cells, got "
             f"{len(latencies)}: profile the device first (hwnas profile)"
         )
     archs = [NB201Arch.from_string(a) for a in latencies]
     targets = np.array([latencies[a] for a in latencies], dtype=np.float64)
     return LatencyRegressor(model=model, feature_sets=FEATURE_SETS).fit(encode(archs), targets)
-
-
-def check_budget_arguments(budget_ms: float | None, confidence: float | None) -> None:
-    """Raises `JobInputError` unless the budget is positive and 0 < confidence < 1 (or None)."""
-    if budget_ms is not None and not (math.isfinite(budget_ms) and budget_ms > 0):
-        raise JobInputError(f"the latency budget must be a positive number of ms, got {budget_ms}")
-    if confidence is not None and not 0 < confidence < 1:
-        raise JobInputError(f"confidence must lie strictly between 0 and 1, got {confidence}")
 
 
 def generate_for_budget(
@@ -183,7 +160,7 @@ def generate_for_budget(
             latency and the budget it would need.
     """
     if dataset not in DATASETS:
-        raise JobInputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+        raise InputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     check_budget_arguments(budget_ms, confidence)
     if predictor is None:
         predictor = fit_latency_predictor(latencies, model)

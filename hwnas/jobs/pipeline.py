@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwnas.export import OnnxExport
+from hwnas.core.export import OnnxExport
 from hwnas.jobs.export import ExportReport, export_arch
 from hwnas.jobs.generate import GenerateResult, check_budget_arguments, generate_for_budget
 from hwnas.jobs.profile import ProfileConfig, ProfileResult, check_local, profile_device

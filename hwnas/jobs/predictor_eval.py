@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwnas.jobs.errors import JobInputError
-from hwnas.jobs.predictor import (
+from hwnas.core.tables import MeasuredTable
+from hwnas.errors import InputError
+from hwnas.methods.predictor import (
     FitConfig,
     design_matrix,
     network_costs,
@@ -24,7 +25,6 @@ from hwnas.jobs.predictor import (
     reference_rows,
     table_devices,
 )
-from hwnas.tables import MeasuredTable
 
 BASELINES = ("gbr", "rf", "ridge", "macs", "params")
 METHODS = ("meta", "meta_finetune", "meta_auto", *BASELINES)
@@ -70,7 +70,7 @@ def _scores(device: str, k: int, method: str, truth, predicted) -> EvalRow:
 def sample_rows(n: int, refs: Sequence[int], k: int, seed: int) -> np.ndarray:
     """The k rows a device is given: the references first, then k - R random others."""
     if k < len(refs):
-        raise JobInputError(f"k = {k} is fewer than the {len(refs)} reference architectures")
+        raise InputError(f"k = {k} is fewer than the {len(refs)} reference architectures")
     others = np.setdiff1d(np.arange(n), refs)
     extra = np.random.default_rng(seed).choice(others, k - len(refs), replace=False)
     return np.concatenate([np.asarray(refs), np.sort(extra)]).astype(np.int64)
@@ -90,7 +90,7 @@ def leave_one_device_out(
     """Score every method on every held-out device (or those named) for each k."""
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
-        raise JobInputError(f"unknown methods {unknown}; known: {METHODS}")
+        raise InputError(f"unknown methods {unknown}; known: {METHODS}")
     refs = reference_rows(space, table)
     archs = parse_archs(space, table.archs, lambda i: f"{table.source}, row {i + 2}")
     features = predictor_features(space, archs)

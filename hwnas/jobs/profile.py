@@ -17,20 +17,15 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.export.onnx import EXPORTERS
-from hwnas.jobs.errors import JobInputError
-from hwnas.spaces import create_space
-from hwnas.spaces.nb201 import NUM_ARCHS
-from profilers.timing import TimingConfig
+from hwnas.core.export.onnx import EXPORTERS
+from hwnas.core.spaces import create_space
+from hwnas.core.spaces.nb201 import NUM_ARCHS
+from hwnas.errors import InputError
+from profilers.timing import TimingConfig, default_timing
 
 RUNTIME = "onnxruntime"
 SPACES = ("nb201", "fbnet")
 """Search spaces whose networks this job can export and time (those of the shipped tables)."""
-
-
-def default_timing() -> TimingConfig:
-    """The timing method of a profile: at most 2 s of repeated runs per cell."""
-    return TimingConfig(max_runs=1000, max_time_s=2.0)
 
 
 @dataclass(frozen=True)
@@ -61,20 +56,20 @@ class ProfileConfig:
 
     def __post_init__(self) -> None:
         if self.samples < 0:
-            raise JobInputError(f"samples must be >= 0, got {self.samples}")
+            raise InputError(f"samples must be >= 0, got {self.samples}")
         if self.batch_size < 1:
-            raise JobInputError(f"batch size must be >= 1, got {self.batch_size}")
+            raise InputError(f"batch size must be >= 1, got {self.batch_size}")
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
-            raise JobInputError(f"threads must be >= 1, got {self.intra_op_threads}")
+            raise InputError(f"threads must be >= 1, got {self.intra_op_threads}")
         if self.exporter not in EXPORTERS:
-            raise JobInputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
+            raise InputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
         if self.space not in SPACES:
-            raise JobInputError(
+            raise InputError(
                 f"profiling times networks of {list(SPACES)}, not {self.space!r}; other spaces "
                 "can be timed with profilers.run_campaign on their exported ONNX files"
             )
         if self.runtime != RUNTIME:
-            raise JobInputError(
+            raise InputError(
                 f"hwnas profile times ONNX files with {RUNTIME!r}; runtime {self.runtime!r} is "
                 "not supported by this command yet"
             )
@@ -149,7 +144,7 @@ def table_index(space_name: str, arch) -> int:
         return arch.index
     index = create_space(space_name).table_index(arch)
     if index is None:
-        raise JobInputError(f"{arch} is not one of the {space_name} table's networks")
+        raise InputError(f"{arch} is not one of the {space_name} table's networks")
     return index
 
 
@@ -238,7 +233,7 @@ def profile_device(
     The CSV files hold this device's measurements of this space only.
     """
     from devices import local_device
-    from hwnas.export import OnnxExport, export_onnx
+    from hwnas.core.export import OnnxExport, export_onnx
     from profilers import MeasurementStore, create_runtime, run_campaign
     from profilers.remote import RemoteJob, target_for
     from profilers.store_csv import write_long_csv, write_wide_csv

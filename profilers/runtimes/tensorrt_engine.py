@@ -245,7 +245,8 @@ def build_serialized_engine(
     if major >= 11 and (settings.fp16_flag or settings.int8_flag):
         raise EngineBuildError(
             f"TensorRT {trt.__version__} has no fp16/int8 builder flags: its networks are "
-            "strongly typed, so convert the ONNX to the precision wanted (hwnas.export.precision)"
+            "strongly typed, so convert the ONNX to the precision wanted "
+            "(hwnas.core.export.precision)"
         )
     logger = make_logger(trt)
     builder = trt.Builder(logger)

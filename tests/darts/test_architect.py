@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from hwnas.darts.architect import Architect, ArchitectConfig
-from hwnas.darts.search_model import CellSearchNetwork, NB201SearchModel
-from hwnas.darts.spaces import cell_space
+from hwnas.core.spaces.darts import cell_space
+from hwnas.methods.darts.architect import Architect, ArchitectConfig
+from hwnas.methods.darts.search_model import CellSearchNetwork, NB201SearchModel
 
 
 def _batches(dtype=torch.float32):
@@ -81,11 +81,11 @@ def test_every_cell_space_builds_a_search_network(name):
 
 
 def test_search_config_rejects_unknown_space_and_mode():
-    from hwnas.darts.search import SearchConfig
-    from hwnas.jobs.errors import JobInputError
-    from hwnas.spaces import UnknownSpaceError
+    from hwnas.core.spaces import UnknownSpaceError
+    from hwnas.errors import InputError
+    from hwnas.methods.darts.search import SearchConfig
 
     with pytest.raises(UnknownSpaceError, match="known: darts, s1, s2, s3, s4, nb201"):
         SearchConfig(space="s5")
-    with pytest.raises(JobInputError, match="unknown mode"):
+    with pytest.raises(InputError, match="unknown mode"):
         SearchConfig(mode="sdarts")

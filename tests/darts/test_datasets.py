@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from hwnas.datasets import DatasetError, load_dataset
+from hwnas.core.datasets import DatasetError, load_dataset
 
 
 def _cifar_records(count, num_labels, rng):

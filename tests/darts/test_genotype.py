@@ -5,7 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from hwnas.darts.genotype import (
+from hwnas.core.spaces import UnknownSpaceError
+from hwnas.core.spaces.darts import CELL_SPACES, EDGES, cell_space
+from hwnas.core.spaces.darts_genotype import (
     ArchitectureDivergedError,
     Genotype,
     GenotypeError,
@@ -13,9 +15,7 @@ from hwnas.darts.genotype import (
     derive_genotype,
     load_genotype,
 )
-from hwnas.darts.ops import PRIMITIVES
-from hwnas.darts.spaces import CELL_SPACES, EDGES, cell_space
-from hwnas.spaces import UnknownSpaceError
+from hwnas.core.spaces.darts_ops import PRIMITIVES
 
 NORMAL = (
     ("sep_conv_3x3", 0), ("sep_conv_3x3", 1), ("skip_connect", 0), ("sep_conv_5x5", 2),

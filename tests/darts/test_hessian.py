@@ -2,8 +2,8 @@
 
 import torch
 
-from hwnas.darts.hessian import dominant_eigenvalue
-from hwnas.spaces.nb201_supernet import NB201Supernet
+from hwnas.core.spaces.nb201_supernet import NB201Supernet
+from hwnas.methods.darts.hessian import dominant_eigenvalue
 
 
 def test_quadratic_with_known_spectrum():

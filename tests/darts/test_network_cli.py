@@ -5,10 +5,10 @@ import json
 import pytest
 
 from hwnas.cli import main
-from hwnas.darts.genotype import Genotype
-from hwnas.darts.job import train_job
-from hwnas.darts.network import DartsNetwork, TrainConfig
-from hwnas.datasets import Dataset, load_dataset
+from hwnas.core.datasets import Dataset, load_dataset
+from hwnas.core.spaces.darts_genotype import Genotype
+from hwnas.jobs.darts import train_job
+from hwnas.methods.darts.network import DartsNetwork, TrainConfig
 
 GENOTYPE = Genotype.from_string(
     "darts:normal=sep_conv_3x3~0,skip_connect~1,dil_conv_3x3~0,sep_conv_5x5~2,"

@@ -5,11 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from hwnas.darts import search as search_module
-from hwnas.darts.hessian import EigenResult
-from hwnas.darts.robust import RobustConfig, check_trigger, local_average
-from hwnas.darts.search import SearchConfig, SearchDivergedError, run_search
-from hwnas.datasets import ImageData
+from hwnas.core.datasets import ImageData
+from hwnas.methods.darts import search as search_module
+from hwnas.methods.darts.hessian import EigenResult
+from hwnas.methods.darts.robust import RobustConfig, check_trigger, local_average
+from hwnas.methods.darts.search import SearchConfig, SearchDivergedError, run_search
 
 CONFIG = RobustConfig(window=2, k=2, factor=1.3, start_epoch=0)
 

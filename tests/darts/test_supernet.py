@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hwnas.spaces.nb201 import OPS, NB201Arch
-from hwnas.spaces.nb201_supernet import (
+from hwnas.core.spaces.nb201 import OPS, NB201Arch
+from hwnas.core.spaces.nb201_supernet import (
     ArchWeightsError,
     NB201Supernet,
     arch_from_weights,

@@ -10,7 +10,7 @@ import pytest
 
 from devices import local_device
 from hwnas.cli import main
-from hwnas.spaces import NB201Arch
+from hwnas.core.spaces import NB201Arch
 
 FAST = ["--exporter", "legacy", "--max-time-s", "0.05", "--threads", "1"]
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|skip_connect~0|none~1|avg_pool_3x3~2|"
@@ -222,7 +222,7 @@ def test_tensorrt_export_without_tensorrt_says_what_to_install(capsys, tmp_path)
 @pytest.mark.slow
 def test_profile_fbnet_and_nb201_share_a_store(capsys, tmp_path):
     """Both spaces in one store: each profile's CSVs hold its own space, generate reads NB201."""
-    from hwnas.spaces import FBNetArch, FBNetSpace
+    from hwnas.core.spaces import FBNetArch, FBNetSpace
 
     store = tmp_path / "m.sqlite"
     args = ["--store", store, *FAST]

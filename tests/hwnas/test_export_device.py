@@ -47,8 +47,8 @@ def test_onnx_is_timed_on_the_ssh_board(sshd, tmp_path, capsys):
 
 
 def test_lrnn_graphs_are_timed_where_hwnas_runs(sshd, tmp_path, capsys):
-    from hwnas.lrnn.layers import LRNNConfig, LRNNModel
-    from hwnas.lrnn.train import save_model
+    from hwnas.core.spaces.lrnn_layers import LRNNConfig, LRNNModel
+    from hwnas.methods.lrnn.train import save_model
 
     save_model(LRNNModel(LRNNConfig("lrnn:diag-01-L1-W16-S4", 2, 2)), tmp_path / "lrnn")
     device_file = tmp_path / "board.toml"

@@ -34,11 +34,11 @@ REDUCE = tuple((op, src) for (_, src), op in zip(NORMAL, ("max_pool_3x3",) * 8))
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """One saved model of each kind that needs files, keyed by the `hwnas export` flag."""
-    from hwnas.darts.genotype import Genotype
-    from hwnas.darts.network import DartsNetwork, TrainConfig, save_network
-    from hwnas.lrnn.layers import LRNNConfig, LRNNModel
-    from hwnas.lrnn.train import save_model
-    from hwnas.nes.pool import MemberSpec, build_member, save_member
+    from hwnas.core.spaces.darts_genotype import Genotype
+    from hwnas.core.spaces.lrnn_layers import LRNNConfig, LRNNModel
+    from hwnas.methods.darts.network import DartsNetwork, TrainConfig, save_network
+    from hwnas.methods.lrnn.train import save_model
+    from hwnas.methods.nes.pool import MemberSpec, build_member, save_member
 
     root = tmp_path_factory.mktemp("models")
     genotype = Genotype("darts", NORMAL, REDUCE)
@@ -162,7 +162,7 @@ def test_reduced_precision_onnx_is_checked_with_its_tolerance(tmp_path, capsys, 
 
 
 def test_bad_genotype_and_model_folders_are_clear_errors(models, tmp_path, capsys):
-    from hwnas.darts.genotype import Genotype
+    from hwnas.core.spaces.darts_genotype import Genotype
 
     noisy = tuple(("noise", source) for _, source in NORMAL)  # RobustDARTS S4's random op
     Genotype("s4", noisy, noisy).save(tmp_path / "noisy.json")

@@ -6,18 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hwnas.core.spaces import NB201Arch
+from hwnas.core.spaces.nb201 import all_codes, encode, encode_codes
+from hwnas.core.tables import UnknownColumnError, load_accuracy_table, reference_archs
 from hwnas.jobs import (
     BudgetError,
-    JobInputError,
+    InputError,
     LatencyFileError,
     generate_for_budget,
     latencies_from_table,
     read_latency_csv,
 )
 from hwnas.jobs.generate import fit_latency_predictor
-from hwnas.spaces import NB201Arch
-from hwnas.spaces.nb201 import all_codes, encode, encode_codes
-from hwnas.tables import UnknownColumnError, load_accuracy_table, reference_archs
 from predictors import LatencyRegressor, mape, spearman
 
 
@@ -78,7 +78,7 @@ def test_margin_keeps_more_choices_within_budget():
 def test_bad_confidence():
     sample, _ = _sampled_latencies()
     for bad in (0, 1, -3, 1.5):
-        with pytest.raises(JobInputError, match="strictly between 0 and 1"):
+        with pytest.raises(InputError, match="strictly between 0 and 1"):
             generate_for_budget(sample, 5, confidence=bad)
 
 

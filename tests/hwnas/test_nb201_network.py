@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-from hwnas.complexity import count_macs, count_params
-from hwnas.export import OnnxExport, export_onnx, max_abs_error_vs_torch
-from hwnas.spaces import NB201Arch, create_space
-from hwnas.spaces.nb201_net import NB201Network
+from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+from hwnas.core.complexity import count_macs, count_params
+from hwnas.core.export import OnnxExport, export_onnx, max_abs_error_vs_torch
+from hwnas.core.spaces import NB201Arch, create_space
+from hwnas.core.spaces.nb201_net import NB201Network
 
 SPACE = create_space("nb201")
 ALL_3X3 = NB201Arch(("nor_conv_3x3",) * 6)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.spaces import (
+from hwnas.core.spaces import (
     ArchIndexError,
     ArchStringError,
     NB201Arch,
@@ -14,7 +14,7 @@ from hwnas.spaces import (
     create_space,
     list_spaces,
 )
-from hwnas.spaces.nb201 import (
+from hwnas.core.spaces.nb201 import (
     FEATURES,
     NUM_ARCHS,
     OPS,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from hwnas.cli import main
-from hwnas.jobs.predictor import load_model
-from hwnas.tables import load_latency_table, reference_archs
+from hwnas.core.tables import load_latency_table, reference_archs
+from hwnas.methods.predictor import load_model
 
 TINY = ["--epochs", "1", "--hidden", "16", "--threads", "1"]
 
@@ -164,7 +164,7 @@ def test_evaluate_prints_each_device_and_the_mean(capsys):
 
 
 def test_samples_of_an_energy_model_are_read_from_their_own_column(tmp_path):
-    from hwnas.jobs.predictor import SamplesFileError, read_samples_csv
+    from hwnas.methods.predictor import SamplesFileError, read_samples_csv
 
     arch = load_latency_table("nb201").archs[0]
     path = tmp_path / "energy.csv"

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.tables import (
+from hwnas.core.tables import (
     DataFileError,
     UnknownColumnError,
     load_accuracy_table,

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from hwnas.datasets import ImageData
-from hwnas.training import train_epochs
+from hwnas.core.datasets import ImageData
+from hwnas.methods.training import train_epochs
 
 
 def _data(n: int = 96) -> ImageData:

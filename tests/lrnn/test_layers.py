@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.lrnn.layers import LRNNConfig, LRNNModel
-from hwnas.lrnn.space import LRNNArch, macs_per_token
-from hwnas.lrnn.tasks import create_task
-from hwnas.lrnn.train import load_model, save_model
+from hwnas.core.spaces.lrnn import LRNNArch, macs_per_token
+from hwnas.core.spaces.lrnn_layers import LRNNConfig, LRNNModel
+from hwnas.methods.lrnn.tasks import create_task
+from hwnas.methods.lrnn.train import load_model, save_model
 
 BIG = 30.0  # sigmoid(30) == 1 and 1 - 2 sigmoid(-30) == 1 in float32: transitions exactly +-1
 

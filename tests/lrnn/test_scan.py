@@ -7,7 +7,7 @@ order 1 over up to 100 steps).
 import pytest
 import torch
 
-from hwnas.lrnn.scan import (
+from hwnas.core.spaces.lrnn_scan import (
     delta_scan_parallel,
     delta_scan_sequential,
     delta_transitions,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hwnas.lrnn.space import FEATURES, LRNNArch, LRNNArchError, LRNNSpace
-from hwnas.spaces import create_space, list_spaces
+from hwnas.core.spaces import create_space, list_spaces
+from hwnas.core.spaces.lrnn import FEATURES, LRNNArch, LRNNArchError, LRNNSpace
 
 
 def test_every_arch_round_trips_through_its_string():

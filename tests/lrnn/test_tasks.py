@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwnas.lrnn.tasks import TaskError, create_task, training_batch
+from hwnas.methods.lrnn.tasks import TaskError, create_task, training_batch
 
 
 def _python_value(text: str) -> int:

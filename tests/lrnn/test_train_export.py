@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from hwnas.cli import main
-from hwnas.jobs.errors import JobInputError
-from hwnas.lrnn.export import LRNNExport, export_lrnn, time_lrnn_archs
-from hwnas.lrnn.layers import LRNNConfig, LRNNModel
-from hwnas.lrnn.space import LRNNArch, encode
-from hwnas.lrnn.train import TrainConfig, evaluate, load_model, save_model, train_lrnn
+from hwnas.core.spaces.lrnn import LRNNArch, encode
+from hwnas.core.spaces.lrnn_layers import LRNNConfig, LRNNModel
+from hwnas.errors import InputError
+from hwnas.methods.lrnn.export import LRNNExport, export_lrnn, time_lrnn_archs
+from hwnas.methods.lrnn.train import TrainConfig, evaluate, load_model, save_model, train_lrnn
 
 
 def test_train_command_writes_model_and_metrics(tmp_path, capsys):
@@ -45,9 +45,9 @@ def test_training_is_deterministic_and_learns():
 
 
 def test_train_config_rejects_bad_input():
-    with pytest.raises(JobInputError, match="unknown task"):
+    with pytest.raises(InputError, match="unknown task"):
         TrainConfig(task="dyck")
-    with pytest.raises(JobInputError, match="labels only whole sequences"):
+    with pytest.raises(InputError, match="labels only whole sequences"):
         TrainConfig(task="modarith_brackets", supervision="prefixes")
 
 

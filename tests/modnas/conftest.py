@@ -10,8 +10,8 @@ DEVICES = ("1080ti_1", "pixel3", "gold_6240")
 @pytest.fixture(scope="session")
 def predictor():
     """A small MetaPredictor fitted on three devices of the shipped NB201 latency table."""
-    from hwnas.jobs.predictor import FitConfig, fit_model
-    from hwnas.jobs.predictor_data import load_table
+    from hwnas.methods.predictor import FitConfig, fit_model
+    from hwnas.methods.predictor_data import load_table
 
     return fit_model("nb201", load_table("nb201"), FitConfig(hidden=32, epochs=2), DEVICES)
 
@@ -19,7 +19,7 @@ def predictor():
 @pytest.fixture(scope="session")
 def surrogate():
     """A small accuracy surrogate fitted on the shipped NB201 accuracy table."""
-    from hwnas.modnas.objectives import SurrogateConfig, fit_surrogate
+    from hwnas.methods.modnas.objectives import SurrogateConfig, fit_surrogate
 
     return fit_surrogate(SurrogateConfig(hidden=32, epochs=3))
 
@@ -27,10 +27,10 @@ def surrogate():
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, predictor, surrogate):
     """A small MODNAS model (40 hypernetwork steps over the three devices), saved."""
-    from hwnas.modnas.evaluate import latency_ratio_quantiles
-    from hwnas.modnas.model import save_modnas_model
-    from hwnas.modnas.objectives import PredictedHardware
-    from hwnas.modnas.train import DeviceObjectives, TrainConfig, train_hypernetwork
+    from hwnas.methods.modnas.evaluate import latency_ratio_quantiles
+    from hwnas.methods.modnas.model import save_modnas_model
+    from hwnas.methods.modnas.objectives import PredictedHardware
+    from hwnas.methods.modnas.train import DeviceObjectives, TrainConfig, train_hypernetwork
 
     devices = [
         DeviceObjectives(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from hwnas.modnas.architect import SamplerError, most_likely, sample_cells
+from hwnas.methods.modnas.architect import SamplerError, most_likely, sample_cells
 
 LOGITS = torch.tensor([[1.0, 0.0, -1.0, 0.5, 2.0]])
 

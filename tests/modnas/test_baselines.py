@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from hwnas.modnas.baselines import (
+from hwnas.core.spaces.nb201 import OPS, NB201Arch, all_codes
+from hwnas.methods.modnas.baselines import (
     SearchTrace,
     codes_to_genes,
     genes_to_codes,
     nsga2,
     random_search,
 )
-from hwnas.modnas.pareto import hypervolume, normalise, pareto_mask
-from hwnas.spaces.nb201 import OPS, NB201Arch, all_codes
+from hwnas.methods.modnas.pareto import hypervolume, normalise, pareto_mask
 
 SEARCHES = [random_search, nsga2]
 

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from hwnas.cli import main
-from hwnas.spaces import NB201Arch
-from hwnas.tables import load_latency_table, reference_archs
+from hwnas.core.spaces import NB201Arch
+from hwnas.core.tables import load_latency_table, reference_archs
 
 
 def run_cli(capsys, *argv):
@@ -89,7 +89,7 @@ def test_generate_errors_are_one_line(capsys, tmp_path, refs_csv):
 
 
 def test_modnas_train_writes_a_model_its_evaluation_and_fronts(capsys, tmp_path, predictor):
-    from hwnas.jobs.predictor import save_model
+    from hwnas.methods.predictor import save_model
 
     save_model(predictor, tmp_path / "predictor")
     out_dir = tmp_path / "model"

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from hwnas.core.spaces.nb201 import NB201Arch
+from hwnas.core.tables import load_latency_table, reference_archs
 from hwnas.jobs.generate import BudgetError
-from hwnas.modnas.evaluate import evaluate_device, predicted_objectives, true_objectives
-from hwnas.modnas.generate import (
+from hwnas.methods.modnas.evaluate import evaluate_device, predicted_objectives, true_objectives
+from hwnas.methods.modnas.generate import (
     ReferenceLatencyError,
     answer_budget,
     candidate_codes,
@@ -19,11 +21,9 @@ from hwnas.modnas.generate import (
     pareto_codes,
     predict_latency_ms,
 )
-from hwnas.modnas.model import ModnasModelError, load_modnas_model
-from hwnas.modnas.pareto import pareto_mask
-from hwnas.modnas.preferences import preference_grid
-from hwnas.spaces.nb201 import NB201Arch
-from hwnas.tables import load_latency_table, reference_archs
+from hwnas.methods.modnas.model import ModnasModelError, load_modnas_model
+from hwnas.methods.modnas.pareto import pareto_mask
+from hwnas.methods.modnas.preferences import preference_grid
 
 
 def _refs(device: str) -> dict[str, float]:
@@ -78,7 +78,7 @@ def test_answer_is_the_most_accurate_candidate_within_the_bound(model_dir):
     embedding = device_embedding(refs)
     codes = candidate_codes(model, embedding)
     bounds = predict_latency_ms(model, embedding, codes) * answer.bound_factor
-    from hwnas.modnas.objectives import table_accuracy
+    from hwnas.methods.modnas.objectives import table_accuracy
 
     accuracy = table_accuracy("cifar10")[codes]
     measured = {NB201Arch.from_string(a).code: v for a, v in refs.items()}
@@ -121,7 +121,7 @@ def test_evaluation_scores_the_true_front_fully(model_dir):
     assert 0 < front.hypervolume <= front.true_hypervolume
     assert set(front.baselines) == {"random@24", "nsga2@24"}
     best = np.flatnonzero(pareto_mask(truth))
-    from hwnas.modnas.pareto import hypervolume
+    from hwnas.methods.modnas.pareto import hypervolume
 
     assert hypervolume(truth[best]) == pytest.approx(front.true_hypervolume)
     seen = predicted_objectives(model, device_embedding(_refs("pixel3")))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwnas.modnas.mgd import min_norm_direction, min_norm_weights
+from hwnas.methods.modnas.mgd import min_norm_direction, min_norm_weights
 
 
 def _weights(grads):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.jobs.predictor_data import predictor_features
-from hwnas.modnas.objectives import (
+from hwnas.core.spaces.nb201 import NUM_ARCHS, NB201Arch, all_codes
+from hwnas.core.tables import load_accuracy_table
+from hwnas.methods.modnas.objectives import (
     ObjectiveError,
     PredictedHardware,
     SurrogateConfig,
@@ -16,8 +17,7 @@ from hwnas.modnas.objectives import (
     table_accuracy,
     weights_to_codes,
 )
-from hwnas.spaces.nb201 import NUM_ARCHS, NB201Arch, all_codes
-from hwnas.tables import load_accuracy_table
+from hwnas.methods.predictor_data import predictor_features
 
 CODES = np.random.default_rng(0).integers(0, NUM_ARCHS, 300)
 

@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hwnas.modnas.pareto import (
+from hwnas.methods.modnas.pareto import (
     hypervolume,
     hypervolume_2d,
     hypervolume_3d,

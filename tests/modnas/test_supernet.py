@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.datasets import load_digits
-from hwnas.modnas.supernet import SupernetAccuracy, SupernetConfig, SupernetConfigError
-from hwnas.spaces.nb201 import NB201Arch
-from hwnas.spaces.nb201_supernet import ArchWeightsError, weights_from_arch
+from hwnas.core.datasets import load_digits
+from hwnas.core.spaces.nb201 import NB201Arch
+from hwnas.core.spaces.nb201_supernet import ArchWeightsError, weights_from_arch
+from hwnas.methods.modnas.supernet import SupernetAccuracy, SupernetConfig, SupernetConfigError
 
 CONV = NB201Arch.from_string(
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"

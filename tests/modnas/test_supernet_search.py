@@ -14,16 +14,21 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.datasets import load_digits
-from hwnas.jobs.predictor import FitConfig, fit_model
-from hwnas.modnas.hypernetwork import MetaHypernetwork
-from hwnas.modnas.objectives import PredictedHardware
-from hwnas.modnas.pareto import hypervolume, normalise
-from hwnas.modnas.preferences import preference_grid
-from hwnas.modnas.supernet import SupernetAccuracy, SupernetConfig
-from hwnas.modnas.train import DeviceObjectives, TrainConfig, generate_codes, train_hypernetwork
-from hwnas.spaces.nb201 import all_codes
-from hwnas.tables import load_latency_table
+from hwnas.core.datasets import load_digits
+from hwnas.core.spaces.nb201 import all_codes
+from hwnas.core.tables import load_latency_table
+from hwnas.methods.modnas.hypernetwork import MetaHypernetwork
+from hwnas.methods.modnas.objectives import PredictedHardware
+from hwnas.methods.modnas.pareto import hypervolume, normalise
+from hwnas.methods.modnas.preferences import preference_grid
+from hwnas.methods.modnas.supernet import SupernetAccuracy, SupernetConfig
+from hwnas.methods.modnas.train import (
+    DeviceObjectives,
+    TrainConfig,
+    generate_codes,
+    train_hypernetwork,
+)
+from hwnas.methods.predictor import FitConfig, fit_model
 
 DEVICES = ("pixel3", "titanx_256")
 SUPERNET = {"channels": 4, "batch_size": 32, "eval_images": 256, "calibration_images": 64}

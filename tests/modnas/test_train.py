@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.modnas.hypernetwork import MetaHypernetwork
-from hwnas.modnas.model import hypernetwork_logits
-from hwnas.modnas.preferences import PreferenceError, preference_grid
-from hwnas.modnas.train import (
+from hwnas.methods.modnas.hypernetwork import MetaHypernetwork
+from hwnas.methods.modnas.model import hypernetwork_logits
+from hwnas.methods.modnas.preferences import PreferenceError, preference_grid
+from hwnas.methods.modnas.train import (
     DeviceObjectives,
     TrainConfig,
     TrainConfigError,

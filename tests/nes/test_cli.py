@@ -21,9 +21,9 @@ def run(tmp_path_factory):
 
 
 def test_search_writes_pool_selection_metrics_and_diagram(run, capsys):
-    from hwnas.nes.ensemble import load_ensemble
-    from hwnas.nes.metrics import ensemble_probs
-    from hwnas.nes.pool import load_predictions
+    from hwnas.methods.nes.ensemble import load_ensemble
+    from hwnas.methods.nes.metrics import ensemble_probs
+    from hwnas.methods.nes.pool import load_predictions
 
     for name in ("ensemble.json", "deep_ensemble.json", "metrics.json", "search.json"):
         assert (run / name).is_file()
@@ -41,7 +41,7 @@ def test_search_writes_pool_selection_metrics_and_diagram(run, capsys):
     assert len(search["pool"]) == 3 and len(search["history"]) == 1
     # the ensemble the job selected is the one N2's loader rebuilds
     module, _ = load_ensemble(run)
-    from hwnas.datasets import load_dataset
+    from hwnas.core.datasets import load_dataset
 
     test = load_dataset("digits").test
     stored = np.stack([load_predictions(run / m)["test"] for m in manifest["members"]])

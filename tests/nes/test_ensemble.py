@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-from hwnas.export import OnnxExport
-from hwnas.nes.ensemble import (
+from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+from hwnas.core.export import OnnxExport
+from hwnas.methods.nes.ensemble import (
     EnsembleFileError,
     EnsembleModule,
     export_ensemble_onnx,
     export_search_ensemble,
     load_ensemble,
 )
-from hwnas.nes.metrics import ensemble_probs
-from hwnas.nes.pool import MemberSpec, build_member, save_member
+from hwnas.methods.nes.metrics import ensemble_probs
+from hwnas.methods.nes.pool import MemberSpec, build_member, save_member
 from profilers.timing import TimingConfig
 
 INPUT_SHAPE = (1, 8, 8)

@@ -7,17 +7,17 @@ from pathlib import Path
 import pytest
 
 from devices import Device, DeviceError, local_device
-from hwnas.datasets import ImageData, load_digits
-from hwnas.jobs.errors import JobInputError
-from hwnas.nes.latency import (
+from hwnas.core.datasets import ImageData, load_digits
+from hwnas.errors import InputError
+from hwnas.methods.nes.latency import (
     LATENCY_FILE,
     ONNX_FILE,
     MeasureConfig,
     measure_member_latencies,
     stored_latency,
 )
-from hwnas.nes.pool import WEIGHTS_FILE, MemberSpec, PoolData, build_pool
-from hwnas.nes.train import TrainConfig
+from hwnas.methods.nes.pool import WEIGHTS_FILE, MemberSpec, PoolData, build_pool
+from hwnas.methods.nes.train import TrainConfig
 from profilers.timing import TimingConfig
 
 ARCHS = (
@@ -102,7 +102,7 @@ def test_a_failed_member_keeps_the_ones_timed_before_it(pool, tmp_path):
             (tmp_path / member_dir.name / name).unlink()
         dirs.append(tmp_path / member_dir.name)
     (dirs[1] / WEIGHTS_FILE).write_bytes(b"not weights")
-    with pytest.raises(JobInputError, match=f"pool member {dirs[1].name} could not be timed"):
+    with pytest.raises(InputError, match=f"pool member {dirs[1].name} could not be timed"):
         measure_member_latencies(dirs, _config())
     assert stored_latency(dirs[0], _config())["median_ms"] > 0
     assert not (dirs[1] / LATENCY_FILE).exists()
@@ -113,14 +113,14 @@ def test_bad_devices_and_files_are_clear_errors(pool, tmp_path):
     with pytest.raises(DeviceError, match="known only from published measurement tables"):
         measure_member_latencies(pool[:1], _config().__class__(table, timing=FAST, batch_size=3))
     no_ort = Device(name="jetson", kind="gpu", runtimes=("tensorrt",))
-    with pytest.raises(JobInputError, match="does not run onnxruntime"):
+    with pytest.raises(InputError, match="does not run onnxruntime"):
         measure_member_latencies(pool[:1], MeasureConfig(no_ort, timing=FAST, batch_size=3))
-    with pytest.raises(JobInputError, match="batch_size must be positive"):
+    with pytest.raises(InputError, match="batch_size must be positive"):
         _config(batch_size=0)
     broken = tmp_path / "member"
     broken.mkdir()
     (broken / LATENCY_FILE).write_text("{not json")
-    with pytest.raises(JobInputError, match="unreadable .* delete it to measure"):
+    with pytest.raises(InputError, match="unreadable .* delete it to measure"):
         stored_latency(broken, _config())
 
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from hwnas.nes.metrics import (
+from hwnas.methods.nes.metrics import (
     PROB_FLOOR,
     ece,
     ensemble_metrics,

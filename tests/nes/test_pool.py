@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from hwnas.datasets import ImageData, load_digits
-from hwnas.jobs.errors import JobInputError
-from hwnas.nes.pool import (
+from hwnas.core.datasets import ImageData, load_digits
+from hwnas.errors import InputError
+from hwnas.methods.nes.pool import (
     MemberSpec,
     PoolData,
     PoolError,
@@ -20,7 +20,7 @@ from hwnas.nes.pool import (
     load_predictions,
     save_member,
 )
-from hwnas.nes.train import TrainConfig, predict_proba
+from hwnas.methods.nes.train import TrainConfig, predict_proba
 
 ARCH = "|nor_conv_3x3~0|+|skip_connect~0|avg_pool_3x3~1|+|none~0|nor_conv_1x1~1|skip_connect~2|"
 GENOTYPE = (
@@ -135,7 +135,7 @@ def test_members_must_fit_the_data(tmp_path, data):
 
 def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch, data):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    with pytest.raises(JobInputError, match=r"pip install 'hwnas\[ray\]'"):
+    with pytest.raises(InputError, match=r"pip install 'hwnas\[ray\]'"):
         build_pool([_spec()], data, TRAIN, tmp_path, backend="ray")
     assert not is_finished(tmp_path / _spec().id)
 

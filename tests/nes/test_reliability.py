@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hwnas.nes.reliability import plot_reliability
+from hwnas.methods.nes.reliability import plot_reliability
 
 
 def test_writes_a_non_empty_png(tmp_path):

@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from hwnas.darts.genotype import Genotype
-from hwnas.datasets import ImageData, load_digits
-from hwnas.jobs.errors import JobInputError
-from hwnas.nes.archs import mutate_arch, mutate_genotype, sample_genotype
-from hwnas.nes.pool import PoolData
-from hwnas.nes.search import NesConfig, deep_ensemble, run_search
-from hwnas.nes.train import TrainConfig
-from hwnas.spaces.nb201 import NB201Arch
+from hwnas.core.datasets import ImageData, load_digits
+from hwnas.core.spaces.darts_genotype import Genotype
+from hwnas.core.spaces.nb201 import NB201Arch
+from hwnas.errors import InputError
+from hwnas.methods.nes.archs import mutate_arch, mutate_genotype, sample_genotype
+from hwnas.methods.nes.pool import PoolData
+from hwnas.methods.nes.search import NesConfig, deep_ensemble, run_search
+from hwnas.methods.nes.train import TrainConfig
 
 TRAIN = TrainConfig(epochs=1, batch_size=16)
 
@@ -52,18 +52,18 @@ def test_nb201_mutation_changes_one_edge():
 
 
 def test_config_is_checked():
-    with pytest.raises(JobInputError, match="unknown NES algorithm"):
+    with pytest.raises(InputError, match="unknown NES algorithm"):
         NesConfig(algorithm="bo")
-    with pytest.raises(JobInputError, match="pool of at least as many"):
+    with pytest.raises(InputError, match="pool of at least as many"):
         NesConfig(pool_size=2, ensemble_size=3)
     NesConfig(pool_size=2, ensemble_size=3, replace=True)
-    with pytest.raises(JobInputError, match="NES-RE needs"):
+    with pytest.raises(InputError, match="NES-RE needs"):
         NesConfig(
             algorithm="re", pool_size=4, ensemble_size=2, population_size=2, parent_candidates=3
         )
     config = NesConfig(algorithm="re", pool_size=10, ensemble_size=3)
     assert (config.population, config.candidates) == (5, 3)
-    with pytest.raises(JobInputError, match="1 to P \\(5\\) children"):
+    with pytest.raises(InputError, match="1 to P \\(5\\) children"):
         NesConfig(algorithm="re", pool_size=10, ensemble_size=3, children=6)
 
 
@@ -98,7 +98,7 @@ def test_regularised_evolution_mutates_forward_selected_parents(tmp_path, data):
 
 
 def test_regularised_evolution_trains_a_batch_of_children_at_once(tmp_path, data, monkeypatch):
-    import hwnas.nes.search as search
+    import hwnas.methods.nes.search as search
 
     batches = []
     build = search.build_pool

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from hwnas.jobs.errors import JobInputError
-from hwnas.nes.selection import (
+from hwnas.errors import InputError
+from hwnas.methods.nes.selection import (
     LatencyBudgetError,
     forward_select,
     member_latencies_ms,
@@ -46,9 +46,9 @@ def test_with_replacement_can_pick_a_member_again():
 
 
 def test_size_larger_than_the_pool_needs_replacement():
-    with pytest.raises(JobInputError, match="without replacement from a pool of 3"):
+    with pytest.raises(InputError, match="without replacement from a pool of 3"):
         forward_select(POOL, LABELS, 4)
-    with pytest.raises(JobInputError, match="positive integer"):
+    with pytest.raises(InputError, match="positive integer"):
         forward_select(POOL, LABELS, 0)
 
 
@@ -73,13 +73,13 @@ def test_nothing_fits_names_the_fastest_ensemble():
         forward_select(
             POOL, LABELS, 2, True, latencies_ms=[5.0, 1.5, 1.1], budget_ms=2.0, names="abc"
         )
-    with pytest.raises(JobInputError, match="one finite, non-negative latency per pool member"):
+    with pytest.raises(InputError, match="one finite, non-negative latency per pool member"):
         forward_select(POOL, LABELS, 2, latencies_ms=[1.0], budget_ms=2.0)
 
 
 def test_member_latencies_by_architecture():
     assert member_latencies_ms(["a", "b", "a"], {"a": 1.0, "b": 2.0}) == [1.0, 2.0, 1.0]
-    with pytest.raises(JobInputError, match="no latency for 1 pool architecture"):
+    with pytest.raises(InputError, match="no latency for 1 pool architecture"):
         member_latencies_ms(["a", "c"], {"a": 1.0})
 
 
@@ -96,8 +96,8 @@ class _FakePredictor:
 
 def test_predicted_latencies_use_the_metapredictor_once_per_architecture(monkeypatch):
     fake = _FakePredictor()
-    monkeypatch.setattr("hwnas.jobs.predictor.load_model", lambda directory: fake)
+    monkeypatch.setattr("hwnas.methods.predictor.load_model", lambda directory: fake)
     table = predicted_latencies_ms(["x", "y", "x"], "model-dir", "pixel3", "nb201")
     assert table == {"x": 1.0, "y": 2.0} and fake.calls == [(["x", "y"], "pixel3")]
-    with pytest.raises(JobInputError, match="predictor of the nb201 space"):
+    with pytest.raises(InputError, match="predictor of the nb201 space"):
         predicted_latencies_ms(["x"], "model-dir", "pixel3", "darts")

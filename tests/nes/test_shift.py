@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage
 from sklearn.datasets import load_digits
 
-from hwnas.nes.shift import CORRUPTIONS, SEVERITIES, corrupt, list_corruptions
+from hwnas.methods.nes.shift import CORRUPTIONS, SEVERITIES, corrupt, list_corruptions
 
 DIGITS_RANGE = (0.0, 16.0)
 

@@ -1,8 +1,8 @@
 """A profile measures the 10 reference cells (the device embedding) first, then the samples."""
 
 from devices import Device
+from hwnas.core.spaces.nb201 import NB201Space
 from hwnas.jobs import ProfileConfig, profile_archs
-from hwnas.spaces.nb201 import NB201Space
 from profilers import MeasurementStore, create_runtime, run_campaign
 
 
@@ -31,7 +31,7 @@ def test_campaign_measures_and_reports_in_item_order(tiny_onnx_factory, tmp_path
 
 
 def test_fbnet_profiles_the_table_references_first_then_table_networks():
-    from hwnas.spaces import FBNetSpace
+    from hwnas.core.spaces import FBNetSpace
 
     space = FBNetSpace()
     archs = profile_archs(ProfileConfig(space="fbnet", samples=6, seed=2))

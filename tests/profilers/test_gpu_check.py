@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 
-from hwnas.spaces import create_space  # noqa: E402
+from hwnas.core.spaces import create_space  # noqa: E402
 from profilers import TimingConfig  # noqa: E402
 from profilers.energy import EnergyConfig, NullMeter  # noqa: E402
 from profilers.energy.external import CallableMeter  # noqa: E402

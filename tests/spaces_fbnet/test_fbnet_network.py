@@ -5,13 +5,13 @@ import pytest
 import torch
 from torch import nn
 
-from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-from hwnas.complexity import count_macs, count_params
-from hwnas.export import export_onnx, max_abs_error_vs_torch
-from hwnas.spaces import FBNetArch, create_space
-from hwnas.spaces.fbnet import FBNET_C
-from hwnas.spaces.fbnet_macro import layer_shapes
-from hwnas.spaces.fbnet_net import ChannelShuffle, FBNetNetwork, InvertedResidual
+from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+from hwnas.core.complexity import count_macs, count_params
+from hwnas.core.export import export_onnx, max_abs_error_vs_torch
+from hwnas.core.spaces import FBNetArch, create_space
+from hwnas.core.spaces.fbnet import FBNET_C
+from hwnas.core.spaces.fbnet_macro import layer_shapes
+from hwnas.core.spaces.fbnet_net import ChannelShuffle, FBNetNetwork, InvertedResidual
 
 CIFAR = create_space("fbnet")
 IMAGENET = create_space("fbnet", macro="imagenet")

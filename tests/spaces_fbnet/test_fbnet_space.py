@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hwnas.spaces import (
+from hwnas.core.spaces import (
     ArchIndexError,
     ArchStringError,
     FBNetArch,
@@ -17,7 +17,7 @@ from hwnas.spaces import (
     list_spaces,
     parse_fbnet_arch,
 )
-from hwnas.spaces.fbnet import (
+from hwnas.core.spaces.fbnet import (
     FEATURES,
     NUM_ARCHS,
     ONE_HOT_FEATURES,
@@ -28,7 +28,7 @@ from hwnas.spaces.fbnet import (
     one_hot,
     op_index_matrix,
 )
-from hwnas.tables import load_latency_table
+from hwnas.core.tables import load_latency_table
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "hwnas" / "data" / "fbnet"

@@ -79,10 +79,10 @@ def nb201_onnx(tmp_path_factory):
     statistics, exported to ONNX with a dynamic batch; returns (model, onnx path)."""
     import torch
 
-    from hwnas.batchnorm import random_batches, recalibrate_batchnorm
-    from hwnas.export import OnnxExport, export_onnx
-    from hwnas.spaces.nb201 import parse_arch
-    from hwnas.spaces.nb201_net import NB201Network
+    from hwnas.core.batchnorm import random_batches, recalibrate_batchnorm
+    from hwnas.core.export import OnnxExport, export_onnx
+    from hwnas.core.spaces.nb201 import parse_arch
+    from hwnas.core.spaces.nb201_net import NB201Network
 
     torch.manual_seed(0)
     net = NB201Network(parse_arch(ARCH), channels=8, cells_per_stage=1)

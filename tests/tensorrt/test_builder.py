@@ -6,8 +6,8 @@ from unittest import mock
 import pytest
 from conftest import GPU
 
-from hwnas.export import tensorrt as export_trt
-from hwnas.export.tensorrt import TensorRTBuild, build_engine
+from hwnas.core.export import tensorrt as export_trt
+from hwnas.core.export.tensorrt import TensorRTBuild, build_engine
 from profilers.errors import ConfigError, RuntimeUnavailableError
 from profilers.runtimes.tensorrt_engine import (
     EngineBuildError,

@@ -13,7 +13,7 @@ from conftest import ARCH, real_tensorrt_reason
 from test_runner import on_fake_gpu, wire_engine  # noqa: F401 - on_fake_gpu is a fixture
 
 from hwnas.cli import main
-from hwnas.export import OnnxExport
+from hwnas.core.export import OnnxExport
 from hwnas.jobs.export_sources import source_from_arch
 from profilers.runtimes import tensorrt as runtime_trt
 from profilers.timing import HostTimer

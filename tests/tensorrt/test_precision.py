@@ -5,8 +5,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hwnas.export import OnnxExportError
-from hwnas.export.precision import (
+from hwnas.core.export import OnnxExportError
+from hwnas.core.export.precision import (
     RELATIVE_TOLERANCE,
     convert_fp16,
     load_calibration,

@@ -14,8 +14,8 @@ import pytest
 from conftest import GPU
 from test_builder import ENGINE, wire_network
 
-from hwnas.export import tensorrt as export_trt
-from hwnas.export.tensorrt import TensorRTBuild, build_engine
+from hwnas.core.export import tensorrt as export_trt
+from hwnas.core.export.tensorrt import TensorRTBuild, build_engine
 from profilers import OnnxRuntime, create_runtime, list_runtimes
 from profilers.errors import ModelLoadError, RuntimeUnavailableError, SessionClosedError
 from profilers.runtimes import tensorrt as runtime_trt

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from conftest import real_tensorrt_reason
 
-from hwnas.export.precision import RELATIVE_TOLERANCE
-from hwnas.export.tensorrt import TensorRTBuild, build_engine
+from hwnas.core.export.precision import RELATIVE_TOLERANCE
+from hwnas.core.export.tensorrt import TensorRTBuild, build_engine
 from profilers import OnnxRuntime, TimingConfig, profile_onnx
 from profilers.runtimes.tensorrt import TensorRTRuntime
 from profilers.runtimes.tensorrt_engine import EngineMismatchError

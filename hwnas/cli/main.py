@@ -1,0 +1,569 @@
+"""The `hwnas` command line: one subcommand per job, each a thin call of `hwnas.jobs`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
+from hwnas.errors import family_of, user_errors
+from hwnas.jobs.generate import DATASETS
+from hwnas.jobs.profile import SPACES as PROFILE_SPACES
+
+DEFAULT_RUNS_DIR = Path("hwnas-runs")
+COMMAND_MODULES: tuple[str, ...] = (
+    # one line per module, e.g. "hwnas.cli.lrnn",
+    "devices.cli",
+    "hwnas.cli.darts",
+    "hwnas.cli.lrnn",
+    "hwnas.cli.predictor",
+    "hwnas.cli.nes",
+    "hwnas.cli.modnas",
+)
+"""Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
+built, so each keeps its heavy imports inside its command functions."""
+CANDIDATES = ("linear", "huber", "gbr")
+"""`predictors.regressor.CANDIDATES`, written out to keep scikit-learn out of `import hwnas.cli`."""
+
+
+def _progress_bar(label: str):
+    """A progress display and its `progress(done, total, key, row)` callback.
+
+    On a terminal, a live rich progress bar with the time remaining; elsewhere (logs, CI), one
+    line per cell. Cells resumed from the store are left out of the bar (and its ETA).
+    """
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console()
+    bar = Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task(label, total=None, last="")
+    resumed = 0
+
+    def progress(done: int, total: int, key: str, row) -> None:
+        nonlocal resumed
+        if row is None:
+            resumed += 1
+            last = "resumed"
+        elif hasattr(row, "latency"):
+            last = f"{row.latency.median_ms:.3f} ms"
+        else:
+            last = f"FAILED ({row.stage}: {row.error_type})"
+        bar.update(task, completed=done - resumed, total=total - resumed, last=f"{key}  {last}")
+        if not console.is_terminal:
+            print(f"{label} [{done}/{total}] {key} {last}", flush=True)
+
+    return bar, progress
+
+
+def _profile_config(args: argparse.Namespace):
+    from hwnas.jobs import ProfileConfig
+    from profilers import TimingConfig
+
+    return ProfileConfig(
+        samples=args.samples,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        intra_op_threads=args.threads,
+        exporter=args.exporter,
+        timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
+    )
+
+
+def _device(args: argparse.Namespace):
+    from devices import find_device
+
+    return find_device(args.device, [args.device_file] if args.device_file else [])
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from hwnas.jobs import profile_device
+
+    device = _device(args)
+    config = dataclasses.replace(
+        _profile_config(args),
+        space=args.space,
+        runtime=args.runtime,
+        retry_failed=args.retry_failed,
+    )
+    out = args.out or DEFAULT_RUNS_DIR / device.name
+    if args.out is None and args.space != "nb201":
+        out = out / args.space
+    store_path = args.store or out / "measurements.sqlite"
+    bar, progress = _progress_bar(f"profiling {device.name} ({args.space})")
+    with bar:
+        result = profile_device(
+            store_path,
+            config,
+            device=device,
+            csv_path=out / "latency_ms.csv",
+            wide_csv_path=out / "latency_ms_wide.csv",
+            progress=progress,
+        )
+    noun = "cells" if args.space == "nb201" else "networks"
+    print(
+        f"measured {len(result.measured)} {noun}, resumed {len(result.resumed)} from the store"
+        + (f", {len(result.failed)} failed" if result.failed else "")
+    )
+    for key, error in result.failed.items():
+        print(f"failed: {key} {error}")
+    if result.failed:
+        print("(failed cells are skipped when resuming; --retry-failed times them again)")
+    print(f"store: {store_path}")
+    print(f"latencies (arch,latency_ms): {result.csv_path}")
+    print(f"latencies ({args.space}_index,arch,{device.name}): {result.wide_csv_path}")
+    return 0
+
+
+def _latencies(args: argparse.Namespace) -> dict[str, float]:
+    from hwnas.jobs import latencies_from_table, read_latency_csv
+    from hwnas.jobs.profile import in_space
+    from profilers import MeasurementStore, StoreError
+
+    if args.device_latencies:
+        return read_latency_csv(args.device_latencies)
+    if args.table_device:
+        return latencies_from_table(args.table_device)
+    settings = {"runtime": args.runtime, "precision": "fp32", "batch_size": args.batch_size}
+    with MeasurementStore(args.store, create=False) as store:
+        rows = [m for m in store.measurements(**settings) if in_space("nb201", m.key)]
+        devices = sorted({m.device for m in rows})
+        device = args.device or (devices[0] if len(devices) == 1 else None)
+        if device not in devices:
+            held = ", ".join(devices) or "no device"
+            raise StoreError(
+                f"{args.store} holds {args.runtime} NB201 measurements at batch size "
+                f"{args.batch_size} of: {held}; "
+                + (f"not of {args.device!r}" if args.device else "name one with --device")
+            )
+        return {m.key: m.latency.median_ms for m in rows if m.device == device}
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from hwnas.jobs import generate_for_budget
+
+    method = args.method
+    if method == "auto":
+        method = "modnas" if args.device_latencies else "regression"
+    if method == "modnas":
+        return _generate_modnas(args)
+    result = generate_for_budget(
+        _latencies(args),
+        args.latency_budget_ms,
+        dataset=args.dataset,
+        model=args.model,
+        confidence=None if args.no_margin else (args.confidence or 0.9),
+    )
+    chosen = result.chosen
+    print(chosen.arch)
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
+        f"({_bound_text(result)}; budget {args.latency_budget_ms:g} ms)"
+    )
+    print(
+        f"{result.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
+    )
+    if chosen.measured_latency_ms is not None:
+        print(f"measured latency: {chosen.measured_latency_ms:.3f} ms")
+    print(
+        f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
+        f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+    )
+    return 0
+
+
+def _generate_modnas(args: argparse.Namespace) -> int:
+    from hwnas.jobs import InputError
+    from hwnas.methods.modnas.generate import answer_budget
+    from hwnas.methods.modnas.model import load_modnas_model
+
+    model = load_modnas_model(args.modnas_model)
+    if model.dataset != args.dataset:
+        raise InputError(
+            f"the MODNAS model trades {model.dataset} accuracy against latency, not "
+            f"{args.dataset}: train one with hwnas modnas train --dataset {args.dataset}"
+        )
+    answer = answer_budget(
+        model,
+        _latencies(args),
+        args.latency_budget_ms,
+        confidence=None if args.no_margin else (args.confidence or 0.85),
+    )
+    chosen = answer.chosen
+    print(chosen.arch)
+    if chosen.measured_latency_ms is not None:
+        bound = f"measured {chosen.measured_latency_ms:.3f} ms"
+    elif answer.confidence is None:
+        bound = "no margin"
+    else:
+        bound = (
+            f"{answer.confidence:.0%} bound {chosen.latency_bound_ms:.3f} ms from "
+            f"{answer.n_measured} measured cells"
+        )
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
+        f"({bound}; budget {args.latency_budget_ms:g} ms)"
+    )
+    print(
+        f"{answer.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
+    )
+    print(
+        f"MODNAS: {answer.n_candidates} cells proposed over the preference scan, "
+        f"{answer.n_within_budget} within budget; model {model.directory}"
+    )
+    return 0
+
+
+def _bound_text(result) -> str:
+    if result.confidence is None:
+        return "no margin"
+    return f"{result.confidence:.0%} bound {result.chosen.latency_bound_ms:.3f} ms"
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hwnas.core.export import OnnxExport
+    from hwnas.jobs.export import ExportSettings, export_model
+    from hwnas.jobs.export_sources import open_source
+    from profilers import TimingConfig
+
+    settings = ExportSettings(
+        format=args.format,
+        precision=args.precision,
+        onnx=OnnxExport(exporter=args.exporter),
+        timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
+        intra_op_threads=args.threads,
+        batch_size=args.batch_size,
+        calibration_data=args.calibration_data,
+    )
+    device = _device(args)
+    source = open_source(
+        arch=args.arch,
+        genotype=args.genotype,
+        ensemble=args.ensemble,
+        lrnn=args.lrnn,
+        seed=args.seed,
+    )
+    report = export_model(
+        source,
+        args.out,
+        settings,
+        device=device,
+        predicted_latency_ms=args.predicted_latency_ms,
+        budget_ms=args.latency_budget_ms,
+    )
+    _print_export(report)
+    return 0 if report.passed else 1
+
+
+def _print_export(report) -> None:
+    many = len(report.graphs) > 1
+    for graph in report.graphs:
+        name = f"{graph.role} " if many else ""
+        print(f"{name}onnx: {graph.onnx_path} ({graph.exporter} exporter, opset {graph.opset})")
+        for check in graph.checks:
+            verdict = "ok" if check["passed"] else "FAILED"
+            print(
+                f"max abs error vs PyTorch ({check['precision']}): {check['max_abs_error']:.3g} "
+                f"(tolerance {check['tolerance']:.3g}: {verdict})"
+            )
+        measured = graph.measured_latency
+        print(
+            f"measured latency (onnxruntime, {report.device}): {measured['median_ms']:.3f} ms "
+            f"median, p90 {measured['p90_ms']:.3f} ms"
+        )
+        if graph.engine is not None:
+            engine, check = graph.engine, graph.engine["check"]
+            verdict = "ok" if check["passed"] else "FAILED"
+            print(f"tensorrt engine: {engine['engine_path']} ({engine['precision']})")
+            print(
+                f"engine max abs error vs PyTorch: {check['max_abs_error']:.3g} (tolerance "
+                f"{check['tolerance']:.3g}: {verdict}); vs onnxruntime "
+                f"{engine['max_abs_diff_vs_onnxruntime']:.3g}"
+            )
+            print(f"measured latency (tensorrt): {engine['measured_latency']['median_ms']:.3f} ms")
+    if report.predicted_latency_ms is not None:
+        print(f"predicted latency: {report.predicted_latency_ms:.3f} ms")
+    if report.budget_ms is not None:
+        verdict = "yes" if report.within_budget else "no"
+        print(f"within budget ({report.budget_ms:g} ms): {verdict}")
+    print(f"report: {Path(report.onnx_path).parent / 'report.json'}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hwnas.jobs import run_pipeline
+
+    device = _device(args)
+    out = args.out or DEFAULT_RUNS_DIR / device.name
+    bar, progress = _progress_bar(f"profiling {device.name}")
+    with bar:
+        result = run_pipeline(
+            out,
+            budget_ms=args.latency_budget_ms,
+            config=_profile_config(args),
+            dataset=args.dataset,
+            confidence=None if args.no_margin else (args.confidence or 0.9),
+            device=device,
+            progress=progress,
+        )
+    chosen = result.generate.chosen
+    how = " (median measured latency; set --latency-budget-ms)" if result.budget_from_median else ""
+    print(f"device: {device.name}; {len(result.profile.latency_ms)} cells profiled")
+    print(f"budget: {result.budget_ms:.3f} ms{how}")
+    print(f"chosen: {chosen.arch}")
+    print(
+        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms ({_bound_text(result.generate)})"
+    )
+    print(f"{result.generate.dataset} test accuracy: {chosen.accuracy:.2f}%")
+    _print_export(result.export)
+    summary = {
+        "device": device.name,
+        "budget_ms": result.budget_ms,
+        "arch": chosen.arch,
+        "predicted_latency_ms": chosen.predicted_latency_ms,
+        "measured_latency_ms": result.export.measured_latency["median_ms"],
+        "max_abs_error": result.export.max_abs_error,
+        "onnx": result.export.onnx_path,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0 if result.export.passed else 1
+
+
+def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=positive_int, default=1, help="(default 1)")
+    parser.add_argument(
+        "--threads",
+        type=positive_int,
+        default=None,
+        help="ONNX Runtime intra-op threads (default: every usable core)",
+    )
+    parser.add_argument(
+        "--exporter",
+        default="auto",
+        choices=("auto", "dynamo", "legacy"),
+        help="ONNX exporter (default: the torch.export-based one, legacy as fallback)",
+    )
+
+
+def _add_profile_options(parser: argparse.ArgumentParser) -> None:
+    _add_runtime_options(parser)
+    parser.add_argument(
+        "--samples",
+        type=non_negative_int,
+        default=30,
+        help="random cells timed beyond the 10 references (default 30)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random cells")
+    parser.add_argument(
+        "--max-time-s",
+        type=positive_float,
+        default=2.0,
+        help="time cap per cell of the repeated runs (default 2 s)",
+    )
+    parser.add_argument(
+        "--device",
+        help="a device of `hwnas devices list`: 'local' (this machine, the default), a board "
+        "described in ~/.config/hwnas/devices/ or --device-file",
+    )
+    parser.add_argument(
+        "--device-file",
+        type=Path,
+        help="a device description (TOML); its device is used unless --device names another",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
+
+
+def _add_margin_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dataset",
+        default="cifar10",
+        choices=DATASETS,
+        help="whose NAS-Bench-201 test accuracy ranks the cells (default cifar10)",
+    )
+    margin = parser.add_mutually_exclusive_group()
+    margin.add_argument(
+        "--confidence",
+        type=probability,
+        default=None,
+        help="the chosen cell's latency must stay within budget with this probability, by a "
+        "conformal bound from the predictor's errors (default 0.9; MODNAS in generate: 0.85)",
+    )
+    margin.add_argument(
+        "--no-margin",
+        action="store_true",
+        help="compare the bare predicted latency with the budget (no bound)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwnas", description="Hardware-aware NAS: profile, generate for a budget, export."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser(
+        "run", help="profile this machine, generate for a budget, export (the main job)"
+    )
+    _add_profile_options(run)
+    run.add_argument(
+        "--latency-budget-ms",
+        type=positive_float,
+        help="latency budget (default: the median measured latency)",
+    )
+    _add_margin_options(run)
+    run.set_defaults(func=cmd_run)
+
+    profile = sub.add_parser(
+        "profile",
+        help="time NB201 cells or FBNet networks on a device (this machine, ssh board, Ray farm)",
+    )
+    _add_profile_options(profile)
+    profile.add_argument(
+        "--store", type=Path, help="measurement store (default OUT/measurements.sqlite)"
+    )
+    profile.add_argument(
+        "--space",
+        default="nb201",
+        choices=PROFILE_SPACES,
+        help="NAS-Bench-201 cells or FBNet networks (default nb201)",
+    )
+    profile.add_argument(
+        "--runtime", default="onnxruntime", choices=("onnxruntime",), help="(default onnxruntime)"
+    )
+    profile.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="time again the cells stored as failed (default: skip them)",
+    )
+    profile.set_defaults(func=cmd_profile)
+
+    generate = sub.add_parser(
+        "generate", help="the most accurate NB201 cell within a latency budget"
+    )
+    source = generate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--device-latencies", type=Path, help="CSV with arch,latency_ms rows")
+    source.add_argument("--store", type=Path, help="a measurement store written by hwnas profile")
+    source.add_argument("--table-device", help="a device column of the shipped NB201 latency table")
+    generate.add_argument("--device", help="with --store: which device's measurements")
+    generate.add_argument(
+        "--runtime",
+        default="onnxruntime",
+        help="with --store: whose measurements (default onnxruntime)",
+    )
+    generate.add_argument(
+        "--batch-size", type=positive_int, default=1, help="with --store: at which batch size"
+    )
+    generate.add_argument("--latency-budget-ms", type=positive_float, required=True)
+    _add_margin_options(generate)
+    generate.add_argument(
+        "--method",
+        default="auto",
+        choices=("auto", "modnas", "regression"),
+        help="modnas: the MODNAS hypernetwork and MetaPredictor, from the 10 reference cells; "
+        "regression: a latency model fitted on the measured cells (default: modnas for "
+        "--device-latencies, regression for --store and --table-device)",
+    )
+    generate.add_argument(
+        "--modnas-model", type=Path, help="MODNAS model directory (default: the shipped one)"
+    )
+    generate.add_argument(
+        "--model",
+        default="auto",
+        choices=("auto", *CANDIDATES),
+        help="latency model (default: chosen by cross-validation)",
+    )
+    generate.set_defaults(func=cmd_generate)
+
+    export = sub.add_parser(
+        "export",
+        help="export a model to ONNX (or a TensorRT engine), check it against PyTorch, time it",
+    )
+    model = export.add_mutually_exclusive_group(required=True)
+    model.add_argument(
+        "--arch", help="an NB201 string |op~0|+|op~0|op~1|+|...| or an FBNet string k3_e1-skip-..."
+    )
+    model.add_argument(
+        "--genotype",
+        type=Path,
+        help="a DARTS genotype.json (fresh weights) or a folder written by `hwnas darts train`",
+    )
+    model.add_argument("--ensemble", type=Path, help="an NES ensemble folder (ensemble.json)")
+    model.add_argument("--lrnn", type=Path, help="a folder written by `hwnas lrnn train`")
+    export.add_argument("--out", type=Path, required=True)
+    export.add_argument(
+        "--format",
+        choices=("onnx", "tensorrt"),
+        default="onnx",
+        help="onnx (default), or also a TensorRT engine built for this machine's GPU",
+    )
+    export.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "int8"),
+        default="fp32",
+        help="of the deployed ONNX file (fp16 converted, int8 Q/DQ) and the engine (default fp32)",
+    )
+    export.add_argument(
+        "--calibration-data",
+        type=Path,
+        help="int8: a .npy of (N, C, H, W) float32 inputs like the deployment data "
+        "(default: 64 random normal inputs)",
+    )
+    export.add_argument("--predicted-latency-ms", type=positive_float)
+    export.add_argument("--latency-budget-ms", type=positive_float)
+    export.add_argument(
+        "--device",
+        help="where the ONNX file is timed: 'local' (default), or a device of `hwnas devices "
+        "list` reached over ssh or Ray",
+    )
+    export.add_argument("--device-file", type=Path, help="a device description (TOML)")
+    export.add_argument(
+        "--max-time-s",
+        type=positive_float,
+        default=2.0,
+        help="time cap of the repeated timed runs per file (default 2 s)",
+    )
+    export.add_argument("--seed", type=int, default=0, help="seed of fresh weights (default 0)")
+    _add_runtime_options(export)
+    export.set_defaults(func=cmd_export)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except user_errors() as err:
+        family = family_of(err)
+        print(f"hwnas {args.command}: {family.family}: {err}", file=sys.stderr)
+        return family.exit_code
+    except KeyboardInterrupt:
+        print(
+            f"hwnas {args.command}: interrupted; every finished measurement is in the store: "
+            "run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130

@@ -1,0 +1,72 @@
+"""The network that ships: preprocessing and the searched network in one module, one graph.
+
+`DeployableNetwork` takes images exactly as the training data holds them (for the built-in
+image sets, float32 pixels in [0, 1], (N, C, H, W)): grey images are repeated to the network's
+channels, images of another size are resized (bilinear), and the per-channel normalisation is
+applied, all inside the module, so the exported ONNX file carries them.
+"""
+
+from __future__ import annotations
+
+import json
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hwnas.core.trained import TrainedModelError, TrainedModelSpec, load_state_dict
+
+
+class DeployableNetwork(nn.Module):
+    """Preprocessing + network: input (B, *spec.input_shape), output logits (B, classes)."""
+
+    def __init__(self, network: nn.Module, spec: TrainedModelSpec) -> None:
+        super().__init__()
+        self.network = network
+        self.input_shape = tuple(spec.input_shape)
+        self.network_input = tuple(spec.network_input)
+        c = self.network_input[0]
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, c, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, c, 1, 1))
+
+    def preprocess(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw images (B, *input_shape) to the normalised network input (B, *network_input)."""
+        c_in, c_net = self.input_shape[0], self.network_input[0]
+        if c_in != c_net:
+            x = x.repeat(1, c_net // c_in, 1, 1)
+        if self.input_shape[1:] != self.network_input[1:]:
+            x = F.interpolate(x, size=self.network_input[1:], mode="bilinear", align_corners=False)
+        return (x - self.mean) / self.std
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(self.preprocess(x))
+
+
+def build_network(spec: TrainedModelSpec) -> nn.Module:
+    """The searched network of `spec` (fresh weights), built by its registered space."""
+    from hwnas.core.spaces import create_space
+
+    space = create_space(spec.space)
+    try:
+        arch = space.parse(spec.arch)
+    except ValueError as err:
+        raise TrainedModelError(f"model.json: architecture {spec.arch!r}: {err}") from err
+    return space.build(arch, num_classes=spec.num_classes, **spec.network)
+
+
+def build_deployable(spec: TrainedModelSpec) -> DeployableNetwork:
+    """A `DeployableNetwork` for `spec` with fresh weights."""
+    return DeployableNetwork(build_network(spec), spec)
+
+
+def load_trained_model(model_dir) -> tuple[DeployableNetwork, TrainedModelSpec]:
+    """The deployable network of a model folder with its checked weights, in eval mode."""
+    spec, state = load_state_dict(model_dir)
+    model = build_deployable(spec)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise TrainedModelError(
+            f"{model_dir}: weights do not fit the network of model.json "
+            f"(missing {json.dumps(missing[:3])}, unexpected {json.dumps(unexpected[:3])})"
+        )
+    return model.eval(), spec

@@ -1,0 +1,157 @@
+"""Reduced-precision ONNX files: fp16 by conversion, int8 by Q/DQ nodes with calibration data.
+
+TensorRT 11 networks are strongly typed: an engine computes in the precision its ONNX file
+declares. These conversions make that file; TensorRT 10 can build them as well.
+
+- fp16: ``onnxconverter_common.float16.convert_float_to_float16`` with fp32 inputs and
+  outputs kept (``keep_io_types``), so callers feed and read float32 as before.
+- int8: ``onnxruntime.quantization.quantize_static`` in QDQ format, symmetric int8
+  activations and per-channel symmetric int8 weights (what TensorRT's explicit quantization
+  takes), biases left in float, scales from min/max calibration on sample inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from hwnas.core.export.onnx import OnnxExportError
+
+PRECISIONS = ("fp32", "fp16", "int8")
+
+# Largest error allowed against the fp32 PyTorch model, as max |difference| of the outputs over
+# max |fp32 output|. Measured on NB201 networks with re-estimated BatchNorm statistics (8
+# random inputs, int8 calibrated on 32): fp16 5.9e-4 (8 channels, 1 cell per stage) and 2.2e-3
+# (16 channels, 5 cells); int8 Q/DQ 1.9e-2 and 1.3e-1. Untrained networks whose activations
+# outgrow fp16's range (65504), e.g. many skip connections summed, fail the fp16 check.
+RELATIVE_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.25}
+
+log = logging.getLogger(__name__)
+
+
+def convert_fp16(onnx_path: str | Path, out_path: str | Path) -> Path:
+    """Write an fp16 copy of an fp32 ONNX file, keeping fp32 inputs and outputs.
+
+    Raises:
+        OnnxExportError: If the converted file fails the ONNX checker.
+    """
+    import onnx
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(onnx_path))
+    converted = float16.convert_float_to_float16(model, keep_io_types=True)
+    return _save_checked(converted, Path(out_path))
+
+
+class _Calibration:
+    """``CalibrationDataReader`` over an (N, *input_shape) array, ``batch_size`` at a time."""
+
+    def __init__(self, input_name: str, samples: np.ndarray, batch_size: int) -> None:
+        self._batches: Iterator[np.ndarray] = iter(
+            [samples[i : i + batch_size] for i in range(0, len(samples), batch_size)]
+        )
+        self._input_name = input_name
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        return None if batch is None else {self._input_name: batch}
+
+    def rewind(self) -> None:  # onnxruntime calls it between calibration passes
+        raise OnnxExportError("int8 calibration takes one pass over the samples")
+
+
+def quantize_int8_qdq(
+    onnx_path: str | Path,
+    out_path: str | Path,
+    samples: np.ndarray,
+    batch_size: int = 8,
+) -> Path:
+    """Write a Q/DQ int8 copy of an fp32 ONNX file, calibrated on ``samples``.
+
+    Args:
+        onnx_path: The fp32 model, with one float input.
+        out_path: Where the quantized model goes.
+        samples: Calibration inputs, (N, *input_shape) float32, drawn like the data the
+            engine will see (real inputs for a trained network).
+        batch_size: Samples per calibration run (the model's batch axis must allow it).
+
+    Raises:
+        OnnxExportError: If the model has not exactly one input, the samples are empty or of
+            the wrong shape, or the result fails the ONNX checker.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    onnx_path, out_path = Path(onnx_path), Path(out_path)
+    model = onnx.load(str(onnx_path))
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise OnnxExportError(
+            f"{onnx_path}: int8 calibration feeds models with one input; this one has "
+            f"{[i.name for i in inputs]}"
+        )
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    dims = [d.dim_value or None for d in inputs[0].type.tensor_type.shape.dim]
+    if (
+        samples.ndim != len(dims)
+        or len(samples) == 0
+        or any(d is not None and d != s for d, s in zip(dims[1:], samples.shape[1:]))
+    ):
+        raise OnnxExportError(
+            f"calibration samples of shape {samples.shape} do not fit input "
+            f"{inputs[0].name!r} of {onnx_path} (dims {dims}); give (N, *input_shape) with N >= 1"
+        )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    prepared = out_path.with_name(out_path.stem + ".pre.onnx")
+    quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+    try:
+        quantize_static(
+            str(prepared),
+            str(out_path),
+            _Calibration(inputs[0].name, samples, batch_size),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={
+                "ActivationSymmetric": True,
+                "WeightSymmetric": True,
+                "QuantizeBias": False,
+            },
+        )
+    finally:
+        prepared.unlink(missing_ok=True)
+    return _save_checked(onnx.load(str(out_path)), out_path)
+
+
+def load_calibration(path: str | Path) -> np.ndarray:
+    """Calibration inputs from a ``.npy`` file (no pickled objects are read).
+
+    Raises:
+        OnnxExportError: If the file is missing or not a float array.
+    """
+    path = Path(path)
+    try:
+        samples = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise OnnxExportError(f"cannot read calibration samples {path}: {exc}") from exc
+    if samples.dtype.kind != "f":
+        raise OnnxExportError(f"{path} holds {samples.dtype} samples; save float32 inputs")
+    return samples.astype(np.float32)
+
+
+def _save_checked(model, path: Path) -> Path:
+    import onnx
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+    try:
+        onnx.checker.check_model(str(path), full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise OnnxExportError(f"{path} fails the ONNX checker after conversion: {exc}") from exc
+    return path

@@ -1,0 +1,36 @@
+"""Preference vectors: the evenly spread grids that MODNAS is evaluated and queried on."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from hwnas.errors import InputError
+
+
+class PreferenceError(InputError):
+    """A preference grid that cannot be made."""
+
+
+def preference_grid(n_objectives: int, n: int = 24) -> np.ndarray:
+    """Evenly spread preference vectors on the simplex.
+
+    Two objectives: exactly `n` vectors ``(w, 1 - w)`` with ``w`` evenly from 0 to 1. Three:
+    the Das-Dennis lattice with the fewest divisions giving at least `n` points (28 for
+    n = 24), all of them. Returns (n', M) float32 rows that sum to 1.
+    """
+    if n_objectives == 2:
+        w = np.linspace(0.0, 1.0, n)
+        return np.stack([w, 1 - w], axis=1).astype(np.float32)
+    if n_objectives == 3:
+        divisions = 1
+        while math.comb(divisions + 2, 2) < n:
+            divisions += 1
+        points = [
+            (i, j, divisions - i - j)
+            for i in range(divisions + 1)
+            for j in range(divisions + 1 - i)
+        ]
+        return (np.array(points, dtype=np.float32) / divisions).astype(np.float32)
+    raise PreferenceError(f"preference grids exist for 2 or 3 objectives, not {n_objectives}")
