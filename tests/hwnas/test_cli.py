@@ -215,7 +215,9 @@ def test_entry_point_help():
 def test_tensorrt_export_without_tensorrt_says_what_to_install(capsys, tmp_path):
     code, _, err = run_cli(capsys, "export", "--arch", ARCH, "--format", "tensorrt",
                            "--out", tmp_path / "e")  # fmt: skip
-    assert code == 2 and "pip install hwnas[tensorrt]" in err and "Traceback" not in err
+    # A missing optional dependency is the "unavailable" family: exit code 4, not bad input.
+    assert code == 4 and "pip install hwnas[tensorrt]" in err and "Traceback" not in err
+    assert err.startswith("hwnas export: unavailable:")
     assert not (tmp_path / "e").exists()  # refused before exporting anything
 
 
