@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from hwnas.cli.export import add_export_arguments
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
 from hwnas.errors import family_of, user_errors
 from hwnas.jobs.generate import DATASETS
@@ -22,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hwnas.cli.predictor",
     "hwnas.cli.nes",
     "hwnas.cli.modnas",
+    "hwnas.cli.train",
 )
 """Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
 built, so each keeps its heavy imports inside its command functions."""
@@ -243,72 +245,15 @@ def _bound_text(result) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hwnas.core.export import OnnxExport
-    from hwnas.jobs.export import ExportSettings, export_model
-    from hwnas.jobs.export_sources import open_source
-    from profilers import TimingConfig
+    from hwnas.cli.export import run_export_command
 
-    settings = ExportSettings(
-        format=args.format,
-        precision=args.precision,
-        onnx=OnnxExport(exporter=args.exporter),
-        timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
-        intra_op_threads=args.threads,
-        batch_size=args.batch_size,
-        calibration_data=args.calibration_data,
-    )
-    device = _device(args)
-    source = open_source(
-        arch=args.arch,
-        genotype=args.genotype,
-        ensemble=args.ensemble,
-        lrnn=args.lrnn,
-        seed=args.seed,
-    )
-    report = export_model(
-        source,
-        args.out,
-        settings,
-        device=device,
-        predicted_latency_ms=args.predicted_latency_ms,
-        budget_ms=args.latency_budget_ms,
-    )
-    _print_export(report)
-    return 0 if report.passed else 1
+    return run_export_command(args, _device(args))
 
 
 def _print_export(report) -> None:
-    many = len(report.graphs) > 1
-    for graph in report.graphs:
-        name = f"{graph.role} " if many else ""
-        print(f"{name}onnx: {graph.onnx_path} ({graph.exporter} exporter, opset {graph.opset})")
-        for check in graph.checks:
-            verdict = "ok" if check["passed"] else "FAILED"
-            print(
-                f"max abs error vs PyTorch ({check['precision']}): {check['max_abs_error']:.3g} "
-                f"(tolerance {check['tolerance']:.3g}: {verdict})"
-            )
-        measured = graph.measured_latency
-        print(
-            f"measured latency (onnxruntime, {report.device}): {measured['median_ms']:.3f} ms "
-            f"median, p90 {measured['p90_ms']:.3f} ms"
-        )
-        if graph.engine is not None:
-            engine, check = graph.engine, graph.engine["check"]
-            verdict = "ok" if check["passed"] else "FAILED"
-            print(f"tensorrt engine: {engine['engine_path']} ({engine['precision']})")
-            print(
-                f"engine max abs error vs PyTorch: {check['max_abs_error']:.3g} (tolerance "
-                f"{check['tolerance']:.3g}: {verdict}); vs onnxruntime "
-                f"{engine['max_abs_diff_vs_onnxruntime']:.3g}"
-            )
-            print(f"measured latency (tensorrt): {engine['measured_latency']['median_ms']:.3f} ms")
-    if report.predicted_latency_ms is not None:
-        print(f"predicted latency: {report.predicted_latency_ms:.3f} ms")
-    if report.budget_ms is not None:
-        verdict = "yes" if report.within_budget else "no"
-        print(f"within budget ({report.budget_ms:g} ms): {verdict}")
-    print(f"report: {Path(report.onnx_path).parent / 'report.json'}")
+    from hwnas.cli.export import print_export
+
+    print_export(report)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -499,51 +444,7 @@ def build_parser() -> argparse.ArgumentParser:
         "export",
         help="export a model to ONNX (or a TensorRT engine), check it against PyTorch, time it",
     )
-    model = export.add_mutually_exclusive_group(required=True)
-    model.add_argument(
-        "--arch", help="an NB201 string |op~0|+|op~0|op~1|+|...| or an FBNet string k3_e1-skip-..."
-    )
-    model.add_argument(
-        "--genotype",
-        type=Path,
-        help="a DARTS genotype.json (fresh weights) or a folder written by `hwnas darts train`",
-    )
-    model.add_argument("--ensemble", type=Path, help="an NES ensemble folder (ensemble.json)")
-    model.add_argument("--lrnn", type=Path, help="a folder written by `hwnas lrnn train`")
-    export.add_argument("--out", type=Path, required=True)
-    export.add_argument(
-        "--format",
-        choices=("onnx", "tensorrt"),
-        default="onnx",
-        help="onnx (default), or also a TensorRT engine built for this machine's GPU",
-    )
-    export.add_argument(
-        "--precision",
-        choices=("fp32", "fp16", "int8"),
-        default="fp32",
-        help="of the deployed ONNX file (fp16 converted, int8 Q/DQ) and the engine (default fp32)",
-    )
-    export.add_argument(
-        "--calibration-data",
-        type=Path,
-        help="int8: a .npy of (N, C, H, W) float32 inputs like the deployment data "
-        "(default: 64 random normal inputs)",
-    )
-    export.add_argument("--predicted-latency-ms", type=positive_float)
-    export.add_argument("--latency-budget-ms", type=positive_float)
-    export.add_argument(
-        "--device",
-        help="where the ONNX file is timed: 'local' (default), or a device of `hwnas devices "
-        "list` reached over ssh or Ray",
-    )
-    export.add_argument("--device-file", type=Path, help="a device description (TOML)")
-    export.add_argument(
-        "--max-time-s",
-        type=positive_float,
-        default=2.0,
-        help="time cap of the repeated timed runs per file (default 2 s)",
-    )
-    export.add_argument("--seed", type=int, default=0, help="seed of fresh weights (default 0)")
+    add_export_arguments(export)
     _add_runtime_options(export)
     export.set_defaults(func=cmd_export)
 

@@ -8,6 +8,7 @@ applied, all inside the module, so the exported ONNX file carries them.
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import torch
@@ -43,15 +44,51 @@ class DeployableNetwork(nn.Module):
 
 
 def build_network(spec: TrainedModelSpec) -> nn.Module:
-    """The searched network of `spec` (fresh weights), built by its registered space."""
-    from hwnas.core.spaces import create_space
+    """The searched network of `spec` (fresh weights), built by its registered space.
 
-    space = create_space(spec.space)
+    `spec.network` holds the size keywords: those the space's constructor takes (FBNet's
+    `macro`) configure the space, the others (NB201's `channels`, `cells_per_stage`) go to
+    its `build`. A DARTS genotype is built by `DartsNetwork` while no space named as its
+    genotype is registered.
+    """
+    from hwnas.core.spaces import UnknownSpaceError, create_space
+
     try:
+        space = create_space(spec.space)
+    except UnknownSpaceError:
+        return _build_genotype(spec)
+    accepted = inspect.signature(type(space).__init__).parameters
+    space_kwargs = {k: v for k, v in spec.network.items() if k in accepted and k != "self"}
+    build_kwargs = {k: v for k, v in spec.network.items() if k not in space_kwargs}
+    try:
+        if space_kwargs:
+            space = create_space(spec.space, **space_kwargs)
         arch = space.parse(spec.arch)
-    except ValueError as err:
-        raise TrainedModelError(f"model.json: architecture {spec.arch!r}: {err}") from err
-    return space.build(arch, num_classes=spec.num_classes, **spec.network)
+        return space.build(arch, num_classes=spec.num_classes, **build_kwargs)
+    except (ValueError, TypeError) as err:
+        raise TrainedModelError(
+            f"model.json: cannot build {spec.space} architecture {spec.arch!r} with "
+            f"{spec.network}: {err}"
+        ) from err
+
+
+def _build_genotype(spec: TrainedModelSpec) -> nn.Module:
+    """A DARTS genotype's network (`DartsNetwork`), until the space registry builds them."""
+    from hwnas.core.spaces.darts_genotype import Genotype, GenotypeError
+
+    try:
+        genotype = Genotype.from_string(spec.arch)
+    except GenotypeError as err:
+        raise TrainedModelError(
+            f"model.json: unknown search space {spec.space!r} and {spec.arch!r} is not a DARTS "
+            f"genotype either ({err})"
+        ) from err
+    from hwnas.methods.darts.network import DartsNetwork
+
+    size = {"channels": 16, "layers": 5, **spec.network}
+    return DartsNetwork(
+        genotype, size["channels"], size["layers"], spec.num_classes, spec.network_input[0]
+    )
 
 
 def build_deployable(spec: TrainedModelSpec) -> DeployableNetwork:

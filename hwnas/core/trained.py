@@ -9,8 +9,8 @@ A model folder holds:
   normalisation, data fingerprint, training configuration) and the sha256 of every weights
   file, checked on load.
 
-Written atomically (a temporary folder renamed into place), so a killed run leaves either the
-old folder or the new one, never half of one.
+Each file is written atomically (a temporary file renamed into place), the weights before
+`model.json`, so a killed run leaves a folder that loads or one whose sha256 check says so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -82,6 +81,11 @@ class TrainedModelSpec:
                 f"mean/std need one value per network input channel ({self.network_input[0]}), "
                 f"got {len(self.mean)} and {len(self.std)}"
             )
+        if self.network_input[0] % self.input_shape[0]:
+            raise TrainedModelError(
+                f"{self.input_shape[0]}-channel images cannot be repeated to the network's "
+                f"{self.network_input[0]} channels"
+            )
         if any(not s > 0 for s in self.std):
             raise TrainedModelError(f"std must be positive, got {self.std}")
 
@@ -113,29 +117,38 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _replace_atomically(path: Path, write) -> None:
+    """Run `write(tmp)` on a temporary file beside `path`, fsync it, then rename it to `path`."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def save_trained_model(out_dir: str | Path, state_dict: dict, spec: TrainedModelSpec) -> Path:
-    """Write `state_dict` (of the deployable network) and `spec` to `out_dir`, atomically."""
+    """Write `state_dict` (of the deployable network) and `spec` into `out_dir`, atomically.
+
+    Each file is written to a temporary name and renamed into place, weights first and
+    `model.json` (which records the weights' sha256) last, so a reader finds either the old
+    model or the new one (a mismatch in between is caught by `load_state_dict`). Other files
+    of `out_dir` (a training's checkpoint and log) are left alone.
+    """
     from safetensors.torch import save_file
 
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
-        save_file(tensors, str(tmp / WEIGHTS_FILE))
-        meta = {**spec.to_json(), "sha256": {WEIGHTS_FILE: file_sha256(tmp / WEIGHTS_FILE)}}
-        (tmp / SPEC_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    _replace_atomically(out / WEIGHTS_FILE, lambda tmp: save_file(tensors, str(tmp)))
+    meta = {**spec.to_json(), "sha256": {WEIGHTS_FILE: file_sha256(out / WEIGHTS_FILE)}}
+    text = json.dumps(meta, indent=2) + "\n"
+    _replace_atomically(out / SPEC_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     return out
 
 

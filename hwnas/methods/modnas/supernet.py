@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -305,3 +306,82 @@ class SupernetAccuracy:
                 norm.load_state_dict(state)
             self.supernet.train()
         return errors[inverse]
+
+
+SUPERNET_WEIGHTS = "supernet.safetensors"
+SUPERNET_META = "supernet.json"
+SUPERNET_FORMAT = "hwnas-nb201-supernet"
+
+
+class SupernetFolderError(InputError):
+    """A supernet folder that is missing, damaged or not a hwnas NB201 supernet."""
+
+
+def save_supernet(objective: SupernetAccuracy, out_dir: str | Path) -> Path:
+    """Write the supernet's weights (safetensors) and its shape and data (JSON) to `out_dir`.
+
+    The folder (`supernet.safetensors`, `supernet.json` with the weights' sha256) is what
+    `hwnas train --init-from` starts a chosen cell from. Each file is renamed into place
+    whole, the JSON last.
+    """
+    import json
+    import os
+    import tempfile
+
+    from safetensors.torch import save_file
+
+    from hwnas.core.trained import file_sha256
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    net = objective.supernet
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=".supernet.", dir=out)
+    os.close(fd)
+    save_file(state, tmp)
+    os.replace(tmp, out / SUPERNET_WEIGHTS)
+    meta = {
+        "format": SUPERNET_FORMAT,
+        "version": 1,
+        "channels": objective.config.channels,
+        "cells_per_stage": objective.config.cells_per_stage,
+        "in_channels": int(net.stem[0].in_channels),
+        "num_classes": int(net.classifier.out_features),
+        "input": "standardised per channel with the training split's mean and deviation",
+        "config": objective.config.to_dict(),
+        "sha256": {SUPERNET_WEIGHTS: file_sha256(out / SUPERNET_WEIGHTS)},
+    }
+    fd, tmp = tempfile.mkstemp(prefix=".supernet.", dir=out)
+    os.close(fd)
+    Path(tmp).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, out / SUPERNET_META)
+    return out
+
+
+def load_supernet_state(supernet_dir: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(supernet.json, weights) of a supernet folder, the weights checked against their sha256."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from hwnas.core.trained import file_sha256
+
+    folder = Path(supernet_dir)
+    meta_path, weights = folder / SUPERNET_META, folder / SUPERNET_WEIGHTS
+    if not meta_path.is_file() or not weights.is_file():
+        raise SupernetFolderError(
+            f"{folder}: no {SUPERNET_META} and {SUPERNET_WEIGHTS}; a supernet folder is written "
+            "by `hwnas modnas train --mode supernet` (its out dir's supernet/)"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SupernetFolderError(f"{meta_path}: not valid JSON ({err})") from None
+    if not isinstance(meta, dict) or meta.get("format") != SUPERNET_FORMAT:
+        raise SupernetFolderError(f"{meta_path}: not a {SUPERNET_FORMAT} description")
+    expected = (meta.get("sha256") or {}).get(SUPERNET_WEIGHTS)
+    if expected != file_sha256(weights):
+        raise SupernetFolderError(
+            f"{weights}: sha256 differs from the one in {SUPERNET_META}: damaged or replaced"
+        )
+    return meta, load_file(str(weights))
