@@ -146,6 +146,11 @@ def train_modnas(
     if job.mode == "supernet":
         meta["supernet"] = accuracy.config.to_dict()
     save_modnas_model(out, meta, hyper, predictor, surrogate)
+    if job.mode == "supernet":
+        from hwnas.methods.modnas.supernet import save_supernet
+
+        save_supernet(accuracy, out / "supernet")
+        log(f"supernet weights: {out / 'supernet'} (hwnas train --init-from)")
 
     model = load_modnas_model(out)
     fronts = [evaluate_device(model, n, predictor.training_devices[n]) for n in names]

@@ -135,7 +135,8 @@ def _parse_arch(job: TrainJob) -> tuple[str, str]:
     from hwnas.core.spaces.darts_genotype import Genotype, load_genotype
 
     if job.genotype is not None:
-        return "darts", str(load_genotype(job.genotype))
+        genotype = load_genotype(job.genotype)
+        return genotype.space, str(genotype)
     try:
         space = create_space(job.space)
     except UnknownSpaceError:
