@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.core.budget import BudgetError, Candidate, check_budget_arguments
+from hwnas.core.measured import check_measured_value, check_outliers
 from hwnas.core.spaces.nb201 import (
     FEATURES,
     ArchStringError,
@@ -84,11 +85,11 @@ def read_latency_csv(path: str | Path) -> dict[str, float]:
             raise LatencyFileError(
                 f"{path}, line {line_no}: latency_ms {row['latency_ms']!r} is not a number"
             ) from None
-        if not math.isfinite(value) or value <= 0:
-            raise LatencyFileError(f"{path}, line {line_no}: latency_ms must be positive")
+        check_measured_value(value, "latency_ms", f"{path}, line {line_no}")
         if arch in latencies:
             raise LatencyFileError(f"{path}, line {line_no}: {arch} appears a second time")
         latencies[arch] = value
+    check_outliers(latencies, "latency_ms", str(path))
     return latencies
 
 

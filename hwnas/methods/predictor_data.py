@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.core.measured import check_measured_value, check_outliers
 from hwnas.core.spaces import ArchStringError, create_space
 from hwnas.core.tables import MeasuredTable, load_latency_table, read_wide_csv, reference_archs
 from hwnas.errors import InputError
@@ -164,15 +164,13 @@ def read_samples_csv(path: str | Path, space: str, target: str = "latency_ms") -
             raise SamplesFileError(
                 f"{path}, line {line}: {target} {row[target]!r} is not a number"
             ) from None
-        if not (math.isfinite(value) and value > 0):
-            raise SamplesFileError(
-                f"{path}, line {line}: {target} must be a finite positive number, got {value!r}"
-            )
+        check_measured_value(value, target, f"{path}, line {line}")
         if arch in samples:
             raise SamplesFileError(f"{path}, line {line}: {arch} appears a second time")
         samples[arch] = value
     if not samples:
         raise SamplesFileError(f"{path} has a header but no rows")
+    check_outliers(samples, target, str(path))
     return samples
 
 
