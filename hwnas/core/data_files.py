@@ -101,10 +101,12 @@ def read_npz(path: str | Path) -> tuple[Split, Split | None, tuple[str, ...]]:
         raise DatasetError(f"{path}: x_test and y_test come together; found only one of them")
     x = check_images(data["x"], str(path), "x")
     y_raw = np.asarray(data["y"])
+    if not np.issubdtype(y_raw.dtype, np.integer):
+        raise DatasetError(f"{path}: y is {y_raw.dtype}; expected integer class labels")
     if "class_names" in data:
         names = tuple(str(n) for n in np.asarray(data["class_names"]).reshape(-1))
     else:
-        top = int(y_raw.max()) if y_raw.size and np.issubdtype(y_raw.dtype, np.integer) else 0
+        top = int(y_raw.max()) if y_raw.size else 0
         names = tuple(str(i) for i in range(top + 1))
     if len(names) < 2:
         raise DatasetError(f"{path}: {len(names)} class(es); a classifier needs at least 2")

@@ -335,7 +335,7 @@ class SplitDataset:
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted row indices (kept, held out): `fraction` of each class held out, seeded.
 
-    A class of n >= 2 images gives round(n * fraction) of them, at least 1 and at most n - 1;
+    A class of n >= 2 images gives n * fraction of them rounded half up, at least 1 and at most n - 1;
     a class of 1 image stays in the kept part.
     """
     rng = np.random.default_rng(seed)
@@ -344,7 +344,7 @@ def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
         rows = np.flatnonzero(y == label)
         if len(rows) < 2 or fraction <= 0:
             continue
-        count = min(max(1, int(round(len(rows) * fraction))), len(rows) - 1)
+        count = min(max(1, int(len(rows) * fraction + 0.5)), len(rows) - 1)
         held.append(rng.permutation(rows)[:count])
     out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
     mask = np.ones(len(y), dtype=bool)

@@ -165,9 +165,14 @@ def _network_size(job: TrainJob, space_name: str) -> tuple[dict[str, Any], int]:
     depth = next((k for k in _SMALL_CELLS if k in keywords), None)
     if depth is not None:
         size[depth] = job.cells or _SMALL_CELLS[depth]
-    unused = [f"--{n}" for n in ("channels", "cells") if getattr(job, n) and n not in size]
-    if job.cells and depth is None:
-        unused = unused or ["--cells"]
+    unused = [
+        flag
+        for flag, given, applies in (
+            ("--channels", job.channels, "channels" in size),
+            ("--cells", job.cells, depth is not None),
+        )
+        if given and not applies
+    ]
     if unused:
         raise InputError(
             f"{' and '.join(unused)} do not apply to {space_name} networks (their size is fixed "
