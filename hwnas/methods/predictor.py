@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.core.integrity import check_finite, record_sha256, verify_sha256
 from hwnas.core.tables import MeasuredTable, reference_archs
 from hwnas.errors import InputError
 from hwnas.methods.predictor_data import (
@@ -61,6 +62,7 @@ __all__ = [
 
 FORMAT = "hwnas-metapredictor"
 FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
 
 
 class PredictorModelError(InputError):
@@ -157,7 +159,7 @@ def save_model(model: PredictorModel, directory: str | Path) -> Path:
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(flatten_members(model.members), str(directory / "model.safetensors"))
+    save_file(flatten_members(model.members), str(directory / WEIGHTS_FILE))
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -170,6 +172,7 @@ def save_model(model: PredictorModel, directory: str | Path) -> Path:
         "training_devices": {k: v.to_dict() for k, v in model.training_devices.items()},
         "device": model.device,
         "provenance": model.provenance,
+        "sha256": record_sha256(directory, [WEIGHTS_FILE]),
     }
     (directory / "model.json").write_text(json.dumps(meta, indent=2) + "\n")
     return directory
@@ -185,7 +188,7 @@ def load_model(directory: str | Path) -> PredictorModel:
     from predictors.film import layer_shapes, split_members
 
     directory = Path(directory)
-    meta_path, weights_path = directory / "model.json", directory / "model.safetensors"
+    meta_path, weights_path = directory / "model.json", directory / WEIGHTS_FILE
     for path in (meta_path, weights_path):
         if not path.is_file():
             raise PredictorModelError(
@@ -210,15 +213,20 @@ def load_model(directory: str | Path) -> PredictorModel:
         raise PredictorModelError(
             f"{meta_path}: its reference architectures differ from this hwnas's {space} ones"
         )
+    remedy = "fit or adapt the model again"
+    verify_sha256(directory, meta.get("sha256"), [WEIGHTS_FILE], PredictorModelError, remedy)
     try:
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
+        weights = load_file(str(weights_path))
+        check_finite(weights, str(weights_path), PredictorModelError)
         params, n_features_in = dict(meta["params"]), int(meta["n_features_in"])
         embedding_dim = int(params["embedding_dim"])
         shapes = layer_shapes(n_features_in - embedding_dim, embedding_dim, int(params["hidden"]))
-        members = split_members(load_file(str(weights_path)), int(params["n_members"]), shapes)
+        members = split_members(weights, int(params["n_members"]), shapes)
         devices = {k: DeviceEmbedding.from_dict(v) for k, v in meta["training_devices"].items()}
-    except (KeyError, TypeError, ValueError, EmbeddingError, OSError) as err:
+    except (KeyError, TypeError, ValueError, EmbeddingError, OSError, SafetensorError) as err:
         raise PredictorModelError(f"{directory}: damaged model files: {err}") from None
     return PredictorModel(
         params=params,

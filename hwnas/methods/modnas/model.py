@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.core.integrity import check_finite, record_sha256, verify_sha256
 from hwnas.core.spaces.nb201 import EDGES, OPS
 from hwnas.errors import InputError
 
@@ -150,7 +151,8 @@ def save_modnas_model(
         weights = {k: v.detach().cpu().numpy().copy() for k, v in surrogate.state_dict().items()}
         save_file(weights, str(directory / SURROGATE_FILE))
     save_model(predictor, directory / PREDICTOR_DIR)
-    full = {"format": FORMAT, "version": FORMAT_VERSION, **meta}
+    sha256 = record_sha256(directory, [HYPERNETWORK_FILE, SURROGATE_FILE])
+    full = {"format": FORMAT, "version": FORMAT_VERSION, **meta, "sha256": sha256}
     (directory / "modnas.json").write_text(json.dumps(full, indent=2) + "\n")
     return directory
 
@@ -185,10 +187,16 @@ def load_modnas_model(directory: str | Path | None = None) -> ModnasModel:
             f"{meta_path} has format version {meta.get('version')!r}; this hwnas reads "
             f"version {FORMAT_VERSION}: train the model again (hwnas modnas train)"
         )
+    remedy = "train the model again (hwnas modnas train)"
+    weights_files = [HYPERNETWORK_FILE, SURROGATE_FILE]
+    verify_sha256(directory, meta.get("sha256"), weights_files, ModnasModelError, remedy)
     try:
         hypernetwork = load_file(str(directory / HYPERNETWORK_FILE))
+        check_finite(hypernetwork, str(directory / HYPERNETWORK_FILE), ModnasModelError)
         surrogate_path = directory / SURROGATE_FILE
         surrogate = load_file(str(surrogate_path)) if surrogate_path.is_file() else None
+        if surrogate is not None:
+            check_finite(surrogate, str(surrogate_path), ModnasModelError)
         spec = meta["hypernetwork"]
         n_objectives = int(spec["n_objectives"])
         if len(meta["objectives"]) != n_objectives:
