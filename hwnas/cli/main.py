@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 from hwnas.cli.export import add_export_arguments
+from hwnas.cli.outputs import add_force_options, check_output
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
 from hwnas.errors import family_of, user_errors
 from hwnas.jobs.generate import DATASETS
 from hwnas.jobs.profile import SPACES as PROFILE_SPACES
 
+RESUME_NOTE = "every finished measurement is in the store: run the same command again to resume"
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module, e.g. "hwnas.cli.lrnn",
@@ -377,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="latency budget (default: the median measured latency)",
     )
     _add_margin_options(run)
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, on_interrupt=RESUME_NOTE)
 
     profile = sub.add_parser(
         "profile",
@@ -401,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="time again the cells stored as failed (default: skip them)",
     )
-    profile.set_defaults(func=cmd_profile)
+    profile.set_defaults(func=cmd_profile, on_interrupt=RESUME_NOTE)
 
     generate = sub.add_parser(
         "generate", help="the most accurate NB201 cell within a latency budget"
@@ -450,21 +452,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_commands(sub)
+    add_force_options(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_output(args)
         return args.func(args)
     except user_errors() as err:
         family = family_of(err)
         print(f"hwnas {args.command}: {family.family}: {err}", file=sys.stderr)
         return family.exit_code
     except KeyboardInterrupt:
-        print(
-            f"hwnas {args.command}: interrupted; every finished measurement is in the store: "
-            "run the same command again to resume",
-            file=sys.stderr,
-        )
+        kept = getattr(args, "on_interrupt", "the unfinished work was not kept")
+        print(f"hwnas {args.command}: interrupted; {kept}", file=sys.stderr)
         return 130
