@@ -27,7 +27,7 @@ def test_digits_has_fixed_test_split_and_stratified_validation():
     assert not np.array_equal(a.val.y, b.val.y) or not np.array_equal(a.val.x, b.val.x)
     assert a.fingerprint != b.fingerprint
     assert a.fingerprint == load_split_dataset("digits", seed=0).fingerprint
-    assert 0.0 <= a.train.x.min() and a.train.x.max() <= 1.0  # raw pixels
+    assert a.train.x.min() >= 0.0 and a.train.x.max() <= 1.0  # raw pixels
     assert a.mean == pytest.approx((float(a.train.x.mean()),), rel=1e-5)
     counts = np.bincount(a.val.y, minlength=10)
     assert counts.min() >= 13 and counts.max() <= 16  # about 10 % of each class
