@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,16 @@ class DeviceCatalog:
         user_dir: The user's device folder, named in errors; default ``user_devices_dir()``.
     """
 
-    def __init__(self, entries: Iterable[CatalogEntry], *, user_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        entries: Iterable[CatalogEntry],
+        *,
+        user_dir: Path | None = None,
+        skipped: Iterable[str] = (),
+    ) -> None:
         self.user_dir = user_dir if user_dir is not None else user_devices_dir()
+        self.skipped = tuple(skipped)
+        """Errors of the user folder's files that could not be read (left out of the catalog)."""
         self._entries: dict[str, CatalogEntry] = {}
         for entry in entries:
             name = entry.device.name
@@ -126,9 +135,10 @@ class DeviceCatalog:
             return self._entries[name]
         close = difflib.get_close_matches(name, self.names(), n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
+        skipped = f" Left out as unreadable: {'; '.join(self.skipped)}." if self.skipped else ""
         raise UnknownDeviceError(
             f"unknown device {name!r}; {hint}known: {', '.join(self.names())}. Add one as a TOML "
-            f"file in {self.user_dir} or pass --device-file (see `hwnas devices detect`)"
+            f"file in {self.user_dir} or pass --device-file (see `hwnas devices detect`).{skipped}"
         )
 
     def get(self, name: str) -> Device:
@@ -162,9 +172,17 @@ def load_catalog(
     explicit = [Path(f) for f in files]
     resolved = {p.resolve() for p in paths}
     paths += [p for p in explicit if p.resolve() not in resolved]
+    skipped = []
     for path in paths:
-        entries += [CatalogEntry(device, str(path)) for device in read_device_file(path)]
-    return DeviceCatalog(entries, user_dir=folder)
+        try:
+            entries += [CatalogEntry(device, str(path)) for device in read_device_file(path)]
+        except DeviceError as err:
+            if path in explicit:
+                raise  # a file the user named must be right
+            # One broken file in the user's folder must not block every other device.
+            warnings.warn(f"device description left out: {err}", stacklevel=2)
+            skipped.append(str(err))
+    return DeviceCatalog(entries, user_dir=folder, skipped=skipped)
 
 
 def find_device(

@@ -293,6 +293,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise DeviceError(f"{path}: cannot read device description ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise DeviceError(f"{path}: not valid TOML ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise DeviceError(
+            f"{path}: not a text file (byte {exc.start} is not UTF-8); a device description is "
+            "a TOML text file"
+        ) from exc
 
 
 def sanitize_name(text: str) -> str:

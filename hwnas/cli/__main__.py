@@ -2,6 +2,6 @@
 
 import sys
 
-from hwnas.cli import main
+from hwnas.cli import console_main
 
-sys.exit(main())
+sys.exit(console_main())
