@@ -56,7 +56,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hwnas.methods.lrnn.export import LRNNExport, export_lrnn
+    """`hwnas lrnn export`: an alias of `hwnas export --lrnn` (the same job and pipeline).
+
+    Prints the lines it always printed, from the one `ExportReport`.
+    """
+    from hwnas.core.export import OnnxExport
+    from hwnas.jobs.export import ExportJob, ExportSettings, export_model
+    from hwnas.methods.lrnn.export import LRNNExport, as_lrnn_report
+    from profilers import TimingConfig
 
     config = LRNNExport(
         exporter=args.exporter,
@@ -65,21 +72,29 @@ def cmd_export(args: argparse.Namespace) -> int:
         intra_op_threads=args.threads,
         max_time_s=args.max_time_s,
     )
-    report = export_lrnn(args.model, args.out, config)
+    settings = ExportSettings(
+        onnx=OnnxExport(opset=config.opset, exporter=config.exporter),
+        timing=TimingConfig(max_runs=1000, max_time_s=config.max_time_s),
+        intra_op_threads=config.intra_op_threads,
+        check_batch=config.check_batch,
+    )
+    job = ExportJob("lrnn", args.model, args.out, settings, source_options={"config": config})
+    report = as_lrnn_report(export_model(job))
+    step, unrolled = report.graph("step"), report.graphs[1]
     verdict = "ok" if report.passed else "FAILED"
-    print(f"step graph: {report.step_onnx} ({report.exporter['step']['exporter']} exporter)")
+    print(f"step graph: {report.step_onnx} ({step.exporter} exporter)")
     print(
         f"unrolled graph (T={report.unrolled_length}): {report.unrolled_onnx} "
-        f"({report.exporter['unrolled']['exporter']} exporter)"
+        f"({unrolled.exporter} exporter)"
     )
     print(
         f"max abs error vs PyTorch: step loop over {report.check_length} tokens "
         f"{report.step_max_abs_error:.3g}, unrolled {report.unrolled_max_abs_error:.3g} "
-        f"(tolerance {report.tolerance:g}: {verdict})"
+        f"(tolerance {config.tolerance:g}: {verdict})"
     )
     print(
-        f"latency per token: step graph {report.step_latency['median_ms']:.4f} ms median "
-        f"(p90 {report.step_latency['p90_ms']:.4f}); unrolled "
+        f"latency per token: step graph {report.step_latency.median_ms:.4f} ms median "
+        f"(p90 {report.step_latency.p90_ms:.4f}); unrolled "
         f"{report.unrolled_latency_per_token_ms:.4f} ms"
     )
     print(f"report: {Path(args.out) / 'report.json'}")
@@ -128,7 +143,8 @@ def add_commands(subparsers) -> None:
     train.set_defaults(func=cmd_train)
 
     export = commands.add_parser(
-        "export", help="export a trained LRNN to step and unrolled ONNX graphs, check, time"
+        "export",
+        help="alias of `hwnas export --lrnn`: step and unrolled ONNX graphs, checked, timed",
     )
     export.add_argument("--model", type=Path, required=True, help="a folder from lrnn train")
     export.add_argument("--out", type=Path, required=True)

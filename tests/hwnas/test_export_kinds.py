@@ -145,9 +145,16 @@ def test_reduced_precision_onnx_is_checked_with_its_tolerance(tmp_path, capsys, 
     fp32, reduced = graph["checks"]
     assert fp32["precision"] == "fp32" and fp32["tolerance"] == 1e-4 and fp32["passed"]
     relative = {"fp16": 1e-2, "int8": 0.25}[precision]
-    assert reduced["precision"] == precision and reduced["passed"]
+    assert reduced["precision"] == precision
     assert reduced["rule"].startswith(f"{relative:g} x max|PyTorch output|")
-    assert 0 < reduced["max_abs_error"] <= reduced["tolerance"]
+    if precision == "fp16":
+        assert reduced["passed"] and 0 < reduced["max_abs_error"] <= reduced["tolerance"]
+    else:
+        # An untrained network's int8 output error is measured and shown, but it is no
+        # deployment check: a trained model's int8 file is judged by its accuracy drop.
+        assert reduced["passed"] is None and reduced["max_abs_error"] > 0
+        assert reduced["judged_by"].startswith("not judged: the output error of an untrained")
+        assert report["passed"] and report["model"]["trained"] is False
     assert graph["onnx_path"].endswith({"fp16": "_fp16.onnx", "int8": "_int8_qdq.onnx"}[precision])
     assert graph["measurement"]["model_path"] == graph["onnx_path"]  # the deployed file is timed
     model = onnx.load(graph["onnx_path"])

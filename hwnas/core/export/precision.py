@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -63,19 +64,100 @@ class _Calibration:
         raise OnnxExportError("int8 calibration takes one pass over the samples")
 
 
-def quantize_int8_qdq(
+INT8_FORMATS = ("qdq", "qoperator")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+
+
+@dataclass(frozen=True)
+class Int8Quantization:
+    """How ONNX Runtime's static quantisation makes an int8 file.
+
+    Attributes:
+        format: ``qdq`` (QuantizeLinear/DequantizeLinear pairs: what TensorRT takes, and what
+            ONNX Runtime fuses into int8 kernels) or ``qoperator`` (QLinearConv, QLinearMatMul).
+        per_channel: One weight scale per output channel instead of one per tensor.
+        activation_symmetric: Symmetric int8 activations (zero point 0); else asymmetric uint8.
+        calibration: ``minmax``, ``entropy`` or ``percentile`` (99.999 %) activation ranges.
+        op_types: Operator types quantised; None: every type ONNX Runtime quantises.
+        exclude_first_conv: Keep the first convolution (on the raw image) in float.
+        exclude_classifier: Keep the last Gemm/MatMul (the classifier) in float.
+    """
+
+    format: str = "qdq"
+    per_channel: bool = True
+    activation_symmetric: bool = True
+    calibration: str = "minmax"
+    op_types: tuple[str, ...] | None = None
+    exclude_first_conv: bool = False
+    exclude_classifier: bool = False
+
+    def __post_init__(self) -> None:
+        if self.format not in INT8_FORMATS:
+            raise OnnxExportError(f"int8 format must be one of {INT8_FORMATS}, got {self.format!r}")
+        if self.calibration not in CALIBRATION_METHODS:
+            raise OnnxExportError(
+                f"calibration must be one of {CALIBRATION_METHODS}, got {self.calibration!r}"
+            )
+        if self.op_types is not None:
+            object.__setattr__(self, "op_types", tuple(self.op_types))
+
+    def describe(self) -> str:
+        """One line for reports: format, weights, activations, calibration, exclusions."""
+        parts = [
+            f"onnxruntime quantize_static {self.format.upper()}",
+            f"{'per-channel' if self.per_channel else 'per-tensor'} int8 weights",
+            f"{'symmetric int8' if self.activation_symmetric else 'asymmetric uint8'} activations",
+            f"{self.calibration} calibration",
+            "float biases",
+        ]
+        if self.op_types is not None:
+            parts.append(f"ops {'/'.join(self.op_types)} only")
+        excluded = [
+            name
+            for name, flag in (
+                ("first conv", self.exclude_first_conv),
+                ("classifier", self.exclude_classifier),
+            )
+            if flag
+        ]
+        if excluded:
+            parts.append(f"{' and '.join(excluded)} kept in float")
+        return ", ".join(parts)
+
+
+DEFAULT_INT8 = Int8Quantization()
+"""Q/DQ, per-channel symmetric weights, symmetric activations, min/max calibration: the
+setting `benchmarks/export_int8.py` chose (see its docstring for the measured alternatives)."""
+
+
+def _excluded_nodes(model, settings: Int8Quantization) -> list[str]:
+    """Names of the first Conv and the last Gemm/MatMul where `settings` keeps them in float."""
+    nodes = list(model.graph.node)
+    excluded = []
+    if settings.exclude_first_conv:
+        first = next((n for n in nodes if n.op_type == "Conv"), None)
+        excluded += [first.name] if first is not None else []
+    if settings.exclude_classifier:
+        last = next((n for n in reversed(nodes) if n.op_type in ("Gemm", "MatMul")), None)
+        excluded += [last.name] if last is not None else []
+    return excluded
+
+
+def quantize_int8(
     onnx_path: str | Path,
     out_path: str | Path,
     samples: np.ndarray,
+    settings: Int8Quantization = DEFAULT_INT8,
     batch_size: int = 8,
 ) -> Path:
-    """Write a Q/DQ int8 copy of an fp32 ONNX file, calibrated on ``samples``.
+    """Write an int8 copy of an fp32 ONNX file, calibrated on ``samples``.
 
     Args:
         onnx_path: The fp32 model, with one float input.
         out_path: Where the quantized model goes.
         samples: Calibration inputs, (N, *input_shape) float32, drawn like the data the
-            engine will see (real inputs for a trained network).
+            engine will see (training images for a trained network).
+        settings: The quantisation method.
         batch_size: Samples per calibration run (the model's batch axis must allow it).
 
     Raises:
@@ -83,7 +165,12 @@ def quantize_int8_qdq(
             the wrong shape, or the result fails the ONNX checker.
     """
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     onnx_path, out_path = Path(onnx_path), Path(out_path)
@@ -109,17 +196,26 @@ def quantize_int8_qdq(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     prepared = out_path.with_name(out_path.stem + ".pre.onnx")
     quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+    methods = {
+        "minmax": CalibrationMethod.MinMax,
+        "entropy": CalibrationMethod.Entropy,
+        "percentile": CalibrationMethod.Percentile,
+    }
+    symmetric = settings.activation_symmetric
     try:
         quantize_static(
             str(prepared),
             str(out_path),
             _Calibration(inputs[0].name, samples, batch_size),
-            quant_format=QuantFormat.QDQ,
-            activation_type=QuantType.QInt8,
+            quant_format=QuantFormat.QDQ if settings.format == "qdq" else QuantFormat.QOperator,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            per_channel=True,
+            per_channel=settings.per_channel,
+            op_types_to_quantize=list(settings.op_types) if settings.op_types else None,
+            nodes_to_exclude=_excluded_nodes(onnx.load(str(prepared)), settings),
+            calibrate_method=methods[settings.calibration],
             extra_options={
-                "ActivationSymmetric": True,
+                "ActivationSymmetric": symmetric,
                 "WeightSymmetric": True,
                 "QuantizeBias": False,
             },
@@ -127,6 +223,44 @@ def quantize_int8_qdq(
     finally:
         prepared.unlink(missing_ok=True)
     return _save_checked(onnx.load(str(out_path)), out_path)
+
+
+def quantize_int8_qdq(
+    onnx_path: str | Path,
+    out_path: str | Path,
+    samples: np.ndarray,
+    batch_size: int = 8,
+) -> Path:
+    """Write a Q/DQ int8 copy of an fp32 ONNX file (`DEFAULT_INT8`), calibrated on ``samples``.
+
+    The TensorRT path's conversion (explicit quantisation); see `quantize_int8`.
+    """
+    return quantize_int8(onnx_path, out_path, samples, DEFAULT_INT8, batch_size)
+
+
+def check_calibration(samples: np.ndarray, origin: str) -> np.ndarray:
+    """`samples` as float32 if they can calibrate int8 ranges: finite and not all one value.
+
+    Raises:
+        OnnxExportError: naming `origin` (a file or the data spec) and what is wrong.
+    """
+    samples = np.asarray(samples)
+    if samples.dtype.kind != "f":
+        raise OnnxExportError(f"{origin} holds {samples.dtype} samples; give float32 inputs")
+    if samples.size == 0:
+        raise OnnxExportError(f"{origin} holds no calibration samples")
+    bad = int(np.count_nonzero(~np.isfinite(samples)))
+    if bad:
+        raise OnnxExportError(
+            f"{origin}: {bad} NaN or infinite values in the calibration samples; int8 ranges "
+            "need finite inputs like the deployment data"
+        )
+    if float(samples.max()) == float(samples.min()):
+        raise OnnxExportError(
+            f"{origin}: every calibration value is {float(samples.min()):g}; constant inputs "
+            "give no activation ranges: give real inputs like the deployment data"
+        )
+    return samples.astype(np.float32)
 
 
 def load_calibration(path: str | Path) -> np.ndarray:

@@ -4,22 +4,23 @@ The step graph maps ``(token (B,), state_0, ..., state_{L-1})`` to ``(logits (B,
 new_state_0, ...)``: a runtime keeps the states and feeds one token at a time, so a sequence of
 any length runs in constant memory. The unrolled graph maps token ids (B, T) for one fixed T to
 logits (B, T, C). Both are checked against PyTorch through ONNX Runtime, and the step graph's
-latency per token is timed with the `profilers` method (`time_callable`).
+latency per token is timed by the one export pipeline (`hwnas.core.export.pipeline`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from hwnas.core.export.onnx import EXPORTERS, OnnxExportError
+from hwnas.core.export.report import ExportReport
+from hwnas.core.export.sources import ExportedGraph, GraphCheck, ModelSource
 from hwnas.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -66,36 +67,74 @@ class LRNNExport:
 
 
 @dataclass(frozen=True)
-class LRNNExportReport:
-    """What was exported, how close ONNX Runtime is to PyTorch, and the latency per token.
+class LRNNExportReport(ExportReport):
+    """The export pipeline's `ExportReport` of an LRNN, with the LRNN's views.
 
-    Attributes:
-        step_max_abs_error: Over the logits of all `check_length` steps and the final states.
-        unrolled_max_abs_error: Over the logits of all `unrolled_length` positions.
-        step_latency: Statistics (ms) of one step-graph call at batch 1: the latency per token.
-        unrolled_latency: Statistics (ms) of one unrolled-graph call at batch 1.
-        unrolled_latency_per_token_ms: Median unrolled latency over `unrolled_length`.
+    No fields of its own; the views read its two graphs:
+    `step_max_abs_error` is over the logits of all `check_length` steps and the final states,
+    `unrolled_max_abs_error` over the logits of all `unrolled_length` positions;
+    `step_latency` is one step-graph call at batch 1 (the latency per token),
+    `unrolled_latency` one unrolled-graph call, `unrolled_latency_per_token_ms` its median
+    over `unrolled_length`.
     """
 
-    arch: str
-    step_onnx: str
-    unrolled_onnx: str
-    exporter: dict
-    opset: int
-    state_shapes: list
-    check_length: int
-    unrolled_length: int
-    step_max_abs_error: float
-    unrolled_max_abs_error: float
-    tolerance: float
-    passed: bool
-    step_latency: dict
-    unrolled_latency: dict
-    unrolled_latency_per_token_ms: float
-    measurement: dict
+    JSON_VIEWS = (
+        *ExportReport.JSON_VIEWS,
+        "step_onnx",
+        "unrolled_onnx",
+        "check_length",
+        "unrolled_length",
+        "state_shapes",
+        "step_max_abs_error",
+        "unrolled_max_abs_error",
+        "step_latency",
+        "unrolled_latency",
+        "unrolled_latency_per_token_ms",
+    )
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def _unrolled(self):
+        return self.graphs[1]
+
+    @property
+    def step_onnx(self) -> str:
+        return self.graph("step").onnx_path
+
+    @property
+    def unrolled_onnx(self) -> str:
+        return self._unrolled.onnx_path
+
+    @property
+    def check_length(self) -> int:
+        return int(self.details["check_length"])
+
+    @property
+    def unrolled_length(self) -> int:
+        return int(self.details["unrolled_length"])
+
+    @property
+    def state_shapes(self) -> list:
+        return self.details["state_shapes"]
+
+    @property
+    def step_max_abs_error(self) -> float:
+        return self.graph("step").max_abs_error
+
+    @property
+    def unrolled_max_abs_error(self) -> float:
+        return self._unrolled.max_abs_error
+
+    @property
+    def step_latency(self):
+        return self.graph("step").measured_latency
+
+    @property
+    def unrolled_latency(self):
+        return self._unrolled.measured_latency
+
+    @property
+    def unrolled_latency_per_token_ms(self) -> float:
+        return self._unrolled.measured_latency.median_ms / self.unrolled_length
 
 
 def _step_module(model):
@@ -190,7 +229,8 @@ def export_lrnn(
     """
     from hwnas.methods.lrnn.train import load_model
 
-    return export_lrnn_model(load_model(model_dir), out_dir, config)
+    weights = f"loaded from {Path(model_dir)}"
+    return export_lrnn_model(load_model(model_dir), out_dir, config, weights)
 
 
 @dataclass(frozen=True)
@@ -269,64 +309,34 @@ def check_unrolled_graph(model, runtime, path: str | Path, tokens: np.ndarray) -
 
 
 def export_lrnn_model(
-    model, out_dir: str | Path, config: LRNNExport | None = None
+    model, out_dir: str | Path, config: LRNNExport | None = None, name: str | None = None
 ) -> LRNNExportReport:
-    """`export_lrnn` for an `LRNNModel` in memory (switched to its sequential scan)."""
-    from devices import host_fingerprint
-    from profilers import TimingConfig, create_runtime, time_callable
+    """`export_lrnn` for an `LRNNModel` in memory (switched to its sequential scan).
+
+    Runs the one export pipeline (`hwnas.core.export.pipeline.run_export`) on its
+    `LRNNSource`: both graphs checked against PyTorch, timed here at batch 1 on token ids
+    within the vocabulary, ``out_dir/report.json`` and ``report.md`` written.
+    """
+    from hwnas.core.export import OnnxExport
+    from hwnas.core.export.pipeline import ExportSettings, run_export, write_report
+    from profilers import TimingConfig
 
     config = config or LRNNExport()
-    graphs = export_lrnn_graphs(model, out_dir, config)
-    out_dir = Path(out_dir)
-    step_path, unrolled_path, state_names = (
-        graphs.step_onnx,
-        graphs.unrolled_onnx,
-        graphs.state_names,
+    source = LRNNSource.of_model(model, config, weights=name or "given in memory")
+    settings = ExportSettings(
+        onnx=OnnxExport(opset=config.opset, exporter=config.exporter),
+        timing=TimingConfig(max_runs=1000, max_time_s=config.max_time_s),
+        intra_op_threads=config.intra_op_threads,
+        check_batch=config.check_batch,
     )
-    states = model.init_states(1)
-    vocab = model.config.vocab_size
-
-    rng = np.random.default_rng(config.seed)
-    runtime = create_runtime("onnxruntime", intra_op_threads=config.intra_op_threads)
-    step_error = check_step_graph(model, runtime, step_path, rng, config, state_names)
-    shape = (config.check_batch, config.unrolled_length)
-    tokens = rng.integers(0, vocab, size=shape, dtype=np.int64)
-    unrolled_error = check_unrolled_graph(model, runtime, unrolled_path, tokens)
-    timing = TimingConfig(max_runs=1000, max_time_s=config.max_time_s)
-    with runtime.load(unrolled_path) as session:
-        one = {"tokens": tokens[:1]}
-        unrolled_stats = time_callable(lambda: session.run(one), timing)
-    with runtime.load(step_path) as session:
-        feed = {"token": tokens[:, 0], **{n: s.numpy() for n, s in zip(state_names, states)}}
-        step_stats = time_callable(lambda: session.run(feed), timing)
-
-    report = LRNNExportReport(
-        arch=str(model.config.arch),
-        step_onnx=str(step_path),
-        unrolled_onnx=str(unrolled_path),
-        exporter=graphs.exporter,
-        opset=config.opset,
-        state_shapes=[list(s) for s in graphs.state_shapes],
-        check_length=config.check_length,
-        unrolled_length=config.unrolled_length,
-        step_max_abs_error=step_error,
-        unrolled_max_abs_error=unrolled_error,
-        tolerance=config.tolerance,
-        passed=max(step_error, unrolled_error) <= config.tolerance,
-        step_latency=step_stats.to_dict(),
-        unrolled_latency=unrolled_stats.to_dict(),
-        unrolled_latency_per_token_ms=unrolled_stats.median_ms / config.unrolled_length,
-        measurement={
-            "host": host_fingerprint(),
-            "runtime": runtime.describe(),
-            "batch_size": 1,
-            "timing": timing.to_dict(),
-            "method": "profilers.time_callable over session.run; step graph: one token",
-            "export_config": config.to_dict(),
-        },
-    )
-    (out_dir / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    report = as_lrnn_report(run_export(source, out_dir, settings, report_name=None))
+    write_report(report, Path(out_dir))
     return report
+
+
+def as_lrnn_report(report: ExportReport) -> LRNNExportReport:
+    """The same report with the LRNN's views."""
+    return LRNNExportReport(**{f.name: getattr(report, f.name) for f in fields(report)})
 
 
 def time_lrnn_archs(
@@ -373,3 +383,112 @@ def check_step_graph(model, runtime, path: Path, rng, config: LRNNExport, state_
     for onnx_state, torch_state in zip(states, torch_states):
         error = max(error, float(np.max(np.abs(onnx_state - torch_state.numpy()))))
     return error
+
+
+class LRNNSource(ModelSource):
+    """An LRNN for the export pipeline: its step graph (latency per token) and unrolled graph.
+
+    Args:
+        model: The `LRNNModel`, in eval mode.
+        config: The `LRNNExport` settings (unrolled length, check length).
+        details: Report fields (parameters, vocabulary, lengths, state shapes).
+    """
+
+    kind = "lrnn"
+    stem = "lrnn"
+    precisions = ("fp32",)
+    own_inputs = True
+    trained = True
+
+    def __init__(self, model, config: LRNNExport, details: dict, weights: str) -> None:
+        self.model = model
+        self.config = config
+        self.name = str(model.config.arch)
+        self.details = details
+        self.weights = weights
+        self.fp32_atol = config.tolerance
+        self._state_names = tuple(f"state_{i}" for i in range(len(model.blocks)))
+
+    @classmethod
+    def of_model(cls, model, config: LRNNExport | None = None, weights: str = "") -> LRNNSource:
+        config = config or LRNNExport()
+        cfg = model.config
+        details = {
+            "params": sum(p.numel() for p in model.parameters()),
+            "macs": None,
+            "macs_reason": "MACs are counted for image networks only",
+            "vocab_size": cfg.vocab_size,
+            "num_classes": cfg.num_classes,
+            "check_length": config.check_length,
+            "unrolled_length": config.unrolled_length,
+            "state_shapes": [list(s.shape) for s in model.init_states(1)],
+            "weights": weights,
+        }
+        return cls(model, config, details, weights)
+
+    @classmethod
+    def from_folder(cls, model_dir: str | Path, config: LRNNExport | None = None) -> LRNNSource:
+        """The LRNN saved in `model_dir` by `hwnas lrnn train`.
+
+        Raises:
+            InputError: when the folder holds no such model.
+        """
+        from hwnas.methods.lrnn.train import load_model
+
+        return cls.of_model(load_model(model_dir), config, f"loaded from {Path(model_dir)}")
+
+    def export(self, out_dir: Path, config) -> list[ExportedGraph]:
+        import dataclasses
+
+        lrnn_config = dataclasses.replace(self.config, opset=config.opset, exporter=config.exporter)
+        graphs = export_lrnn_graphs(self.model, out_dir, lrnn_config)
+        files = {"step": graphs.step_onnx, "unrolled": graphs.unrolled_onnx}
+        roles = {"step": "step", "unrolled": f"unrolled_{self.config.unrolled_length}"}
+        return [
+            ExportedGraph(
+                roles[name],
+                files[name],
+                graphs.exporter[name]["exporter"],
+                config.opset,
+                graphs.exporter[name]["fallback_reason"],
+            )
+            for name in ("step", "unrolled")
+        ]
+
+    def check(self, graph: ExportedGraph, onnx_path: Path, runtime, batch: int) -> GraphCheck:
+        import dataclasses
+
+        import torch
+
+        config = dataclasses.replace(self.config, check_batch=batch)
+        vocab = self.model.config.vocab_size
+        length = config.check_length if graph.role == "step" else config.unrolled_length
+        # Both checks draw their tokens first from a generator seeded with `config.seed`.
+        tokens = np.random.default_rng(config.seed).integers(0, vocab, size=(batch, length))
+        with torch.no_grad():
+            scale = float(self.model(torch.from_numpy(tokens)).abs().max())
+        rng = np.random.default_rng(config.seed)
+        if graph.role == "step":
+            error = check_step_graph(self.model, runtime, onnx_path, rng, config, self._state_names)
+            text = (
+                f"a loop over {length} random tokens, {batch} sequences; logits at every step "
+                "and the final states"
+            )
+        else:
+            tokens = rng.integers(0, vocab, size=(batch, length), dtype=np.int64)
+            error = check_unrolled_graph(self.model, runtime, onnx_path, tokens)
+            text = f"{batch} random token sequences of length {length}"
+        return GraphCheck(max_abs_error=error, reference_scale=scale, inputs=text)
+
+    def timing_inputs(self, graph: ExportedGraph, batch_size: int) -> dict[str, np.ndarray]:
+        """Token ids within the vocabulary (seeded), zero states for the step graph."""
+        rng = np.random.default_rng(0)
+        vocab = self.model.config.vocab_size
+        if graph.role == "step":
+            states = self.model.init_states(batch_size)
+            return {
+                "token": rng.integers(0, vocab, size=(batch_size,), dtype=np.int64),
+                **{n: s.numpy() for n, s in zip(self._state_names, states)},
+            }
+        shape = (batch_size, self.config.unrolled_length)
+        return {"tokens": rng.integers(0, vocab, size=shape, dtype=np.int64)}

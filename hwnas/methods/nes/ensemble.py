@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from hwnas.core.export.report import ExportReport
 from hwnas.errors import InputError
 
 MANIFEST = "ensemble.json"
@@ -167,41 +168,32 @@ def load_ensemble(out_dir: str | Path, manifest: str = MANIFEST):
 
 
 @dataclass(frozen=True)
-class EnsembleExportReport:
-    """The exported ensemble graph, how close it is to PyTorch, and how fast it runs here.
+class EnsembleExportReport(ExportReport):
+    """The export pipeline's `ExportReport` of an ensemble graph, with the ensemble's views.
 
-    Attributes:
-        onnx_path: The one ONNX file (no external data); `sha256` is its digest.
-        members: Distinct member networks in the graph.
-        outputs: Outputs of the graph (1: the ensemble's probabilities).
-        max_abs_error: Largest |ONNX Runtime - PyTorch| probability over `check_batch` inputs.
-        row_sum_max_error: Largest |row sum - 1| of ONNX Runtime's probabilities.
-        passed: Whether both errors are within `tolerance`.
-        measured_latency: The profiler's statistics (ms) at `batch_size`, or None with
-            `latency_reason`.
-        measurement: How it was timed: host and runtime fingerprint, inputs, timing method.
+    No fields of its own: `members` (distinct member networks in the graph), `outputs`
+    (outputs of the graph: 1, the probabilities), `row_sum_max_error` (largest |row sum - 1|
+    of ONNX Runtime's probabilities) and `latency_reason` read the report.
     """
 
-    onnx_path: str
-    sha256: str
-    exporter: str
-    opset: int
-    fallback_reason: str | None
-    members: int
-    params: int
-    outputs: int
-    check_batch: int
-    max_abs_error: float
-    row_sum_max_error: float
-    tolerance: float
-    passed: bool
-    batch_size: int
-    measured_latency: dict | None
-    latency_reason: str | None
-    measurement: dict | None
+    JSON_VIEWS = (*ExportReport.JSON_VIEWS, "members", "outputs", "row_sum_max_error",
+                  "latency_reason")  # fmt: skip
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    @property
+    def members(self) -> int:
+        return int(self.details["member_networks"])
+
+    @property
+    def outputs(self) -> int:
+        return int(self.details["outputs"])
+
+    @property
+    def row_sum_max_error(self) -> float:
+        return float(self.primary.primary.check.row_sum_max_error)
+
+    @property
+    def latency_reason(self) -> str | None:
+        return self.primary.primary.latency_reason
 
 
 def _graph_outputs(path: Path) -> int:
@@ -215,6 +207,64 @@ def _graph_outputs(path: Path) -> int:
     if any(uses_external_data(tensor) for tensor in model.graph.initializer):
         raise OnnxExportError(f"{path} keeps weights in external files; expected one file")
     return len(model.graph.output)
+
+
+def ensemble_source(
+    ensemble_dir: str | Path,
+    *,
+    module: EnsembleModule | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    stem: str = "ensemble",
+    inputs: np.ndarray | None = None,
+    trained: bool = True,
+):
+    """The export pipeline's source of an ensemble: one graph, probabilities checked to sum to 1.
+
+    Args:
+        ensemble_dir: A search's output folder (`ensemble.json`); loaded unless `module` and
+            `input_shape` are given (then it only names the ensemble).
+        inputs: The check batch (B, C, H, W); default standard normal images.
+    """
+    from hwnas.core.complexity import count_macs, count_params
+    from hwnas.core.export.sources import ImageSource
+
+    details: dict = {"output": "weighted mean of the members' softmax probabilities"}
+    weights = "given in memory"
+    if module is None:
+        module, manifest = load_ensemble(ensemble_dir)
+        input_shape = manifest.input_shape
+        details.update(
+            space=manifest.space,
+            members=list(manifest.members),
+            member_weights=list(manifest.weights),
+        )
+        weights = f"loaded from the members of {ensemble_dir}"
+    input_shape = tuple(input_shape)
+    members = getattr(module, "members", None)
+    details.update(
+        params=count_params(module),
+        macs=count_macs(module, (1, *input_shape)),
+        member_networks=len(members) if members is not None else 1,
+        weights=weights,
+    )
+    return ImageSource(
+        "nes",
+        str(ensemble_dir),
+        stem,
+        module.eval(),
+        input_shape,
+        details,
+        trained=trained,
+        weights=weights,
+        probabilities=True,
+        check_inputs=inputs,
+    )
+
+
+def _as_ensemble_report(report: ExportReport, path: Path) -> EnsembleExportReport:
+    values = {f.name: getattr(report, f.name) for f in fields(report)}
+    values["details"] = {**report.details, "outputs": _graph_outputs(path)}
+    return EnsembleExportReport(**values)
 
 
 def export_ensemble_onnx(
@@ -231,11 +281,12 @@ def export_ensemble_onnx(
     batch_size: int = 1,
     profile: bool = True,
 ) -> EnsembleExportReport:
-    """Exports `module` as one ONNX graph, checks it against PyTorch and times it here.
+    """Exports `module` as one ONNX graph through the export pipeline, checked and timed here.
 
-    The export is `hwnas.core.export.export_onnx` (torch.export, legacy exporter as fallback, the
-    ONNX checker, dynamic batch); the check runs the file in ONNX Runtime on the CPU, the
-    timing is `profilers.profile_onnx` as for `hwnas export`.
+    The pipeline is `hwnas.core.export.pipeline.run_export` (torch.export, legacy exporter as
+    fallback, the ONNX checker, dynamic batch; the check in ONNX Runtime on the CPU against
+    PyTorch and of the rows summing to 1; the timing of `hwnas export`). No report file is
+    written (see `export_search_ensemble`).
 
     Args:
         module: The ensemble (any network returning probabilities works).
@@ -246,51 +297,27 @@ def export_ensemble_onnx(
         timing: A `profilers.TimingConfig`; default that of `hwnas export` (at most 2 s).
         profile: False skips the timing (`measured_latency` None, with the reason).
     """
-    from devices import host_fingerprint
-    from hwnas.core.complexity import count_params
-    from hwnas.core.export import OnnxExport, export_onnx
-    from hwnas.core.export.onnx import FP32_ATOL, max_abs_error_vs_torch
-    from profilers import create_runtime, profile_onnx
-    from profilers.campaign import file_sha256
+    from hwnas.core.export import OnnxExport
+    from hwnas.core.export.pipeline import ExportSettings, run_export
     from profilers.timing import default_timing
 
-    module.eval()
-    result = export_onnx(
-        module, tuple(input_shape), path, config or OnnxExport(output_name="probs")
-    )
+    path = Path(path)
     if inputs is None:
         rng = np.random.default_rng(seed)
         inputs = rng.standard_normal((check_batch, *input_shape), dtype=np.float32)
-    inputs = np.ascontiguousarray(inputs, dtype=np.float32)
-    runtime = create_runtime("onnxruntime", intra_op_threads=intra_op_threads)
-    error = max_abs_error_vs_torch(module, result.path, inputs, runtime)
-    with runtime.load(result.path) as session:
-        probs = session.run({session.input_specs[0].name: inputs})[0]
-    row_error = float(np.max(np.abs(probs.astype(np.float64).sum(axis=-1) - 1.0)))
-    latency, reason, measurement = None, "not profiled: profile=False", None
-    if profile:
-        stats, info = profile_onnx(result.path, runtime, timing or default_timing(), batch_size)
-        latency, reason, measurement = stats.to_dict(), None, {"host": host_fingerprint(), **info}
-    members = getattr(module, "members", None)
-    return EnsembleExportReport(
-        onnx_path=str(result.path),
-        sha256=file_sha256(result.path),
-        exporter=result.exporter,
-        opset=result.opset,
-        fallback_reason=result.fallback_reason,
-        members=len(members) if members is not None else 1,
-        params=count_params(module),
-        outputs=_graph_outputs(result.path),
-        check_batch=len(inputs),
-        max_abs_error=error,
-        row_sum_max_error=row_error,
-        tolerance=FP32_ATOL,
-        passed=error <= FP32_ATOL and row_error <= FP32_ATOL,
-        batch_size=batch_size,
-        measured_latency=latency,
-        latency_reason=reason,
-        measurement=measurement,
+    source = ensemble_source(
+        path.parent, module=module, input_shape=input_shape, stem=path.stem, inputs=inputs
     )
+    settings = ExportSettings(
+        onnx=config or OnnxExport(output_name="probs"),
+        timing=timing or default_timing(),
+        intra_op_threads=intra_op_threads,
+        batch_size=batch_size,
+        check_batch=len(inputs),
+        profile=profile,
+    )
+    report = run_export(source, path.parent, settings, report_name=None)
+    return _as_ensemble_report(report, path)
 
 
 def export_search_ensemble(
@@ -304,7 +331,7 @@ def export_search_ensemble(
     out_dir = Path(out_dir)
     module, description = load_ensemble(out_dir, manifest)
     report = export_ensemble_onnx(module, description.input_shape, out_dir / onnx_name, **kwargs)
-    record = {"manifest": str(out_dir / manifest), **report.to_dict()}
+    record = {"manifest": str(out_dir / manifest), **report.to_json()}
     target = out_dir / f"{Path(onnx_name).stem}_export.json"
     target.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return report
