@@ -7,6 +7,10 @@ import sys
 from pathlib import Path
 
 from hwnas.cli.types import non_negative_int, positive_int
+from hwnas.errors import InputError
+
+MAX_PREFERENCES = 100_000
+"""Most preference vectors `modnas generate --n` scans (1e8 ran out of memory)."""
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +70,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     generate.add_argument(
         "--device-latencies", type=Path, required=True, help="CSV with arch,latency_ms rows"
     )
-    generate.add_argument("--n", type=positive_int, default=24, help="preference vectors")
+    generate.add_argument(
+        "--n",
+        type=positive_int,
+        default=24,
+        help=f"preference vectors, at most {MAX_PREFERENCES:,} (default 24)",
+    )
     generate.set_defaults(func=cmd_generate)
 
 
@@ -127,6 +136,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from hwnas.methods.modnas.generate import device_embedding, pareto_codes
     from hwnas.methods.modnas.model import load_modnas_model
 
+    if args.n > MAX_PREFERENCES:
+        raise InputError(
+            f"--n {args.n} preference vectors: at most {MAX_PREFERENCES:,} (the scan's distinct "
+            "cells stop growing long before; NAS-Bench-201 holds 15,625)"
+        )
     model = load_modnas_model(args.model)
     embedding = device_embedding(read_latency_csv(args.device_latencies))
     codes = pareto_codes(model, embedding, args.n)

@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hwnas.core.datasets import Dataset, split_for_search
+from hwnas.errors import InputError
 
 
 def _json(path: Path, value) -> Path:
@@ -66,16 +67,17 @@ def save_search(result, out_dir: str | Path) -> dict[str, Path]:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
-    if result.config.space == "nb201":
+    space = create_space(result.config.space)
+    if space.has_table:  # a cell of a benchmark table: its row and the table's accuracy
         arch = {
-            "space": "nb201",
+            "space": space.name,
             "arch": str(result.arch),
-            "nb201_index": result.arch.index,
+            space.index_column: space.table_index(result.arch),
             "cifar10_test_acc_table": result.table_accuracy,
             "epoch": result.arch_epoch,
         }
         paths["arch"] = _json(out_dir / "arch.json", arch)
-    else:
+    else:  # a DARTS genotype
         paths["arch"] = result.arch.save(out_dir / "genotype.json")
     paths["eigenvalues"] = _json(out_dir / "eigenvalues.json", [asdict(r) for r in result.records])
     paths["events"] = _json(out_dir / "events.json", list(result.events))
@@ -94,6 +96,13 @@ def search_job(
     from hwnas.methods.darts.search import run_search
 
     train, valid = split_for_search(dataset.train, max_images, config.seed)
+    if min(len(train), len(valid)) < config.batch_size:
+        raise InputError(
+            f"the search splits its {len(train) + len(valid)} training images into halves of "
+            f"{len(train)} and {len(valid)}, fewer than --batch-size {config.batch_size}: no "
+            "step would run; raise --max-images to at least twice the batch size, or lower "
+            "--batch-size"
+        )
     result = run_search(config, train, valid, on_epoch)
     return result, save_search(result, out_dir)
 
