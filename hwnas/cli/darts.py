@@ -10,9 +10,16 @@ import argparse
 from pathlib import Path
 
 from hwnas.cli.types import positive_float, positive_int
+from hwnas.core.spaces import cell_spaces, create_space, list_spaces
+from hwnas.core.spaces.darts_space import DartsSpace
+from hwnas.methods.darts.robust import MODES
 
-SPACES = ("darts", "s1", "s2", "s3", "s4", "nb201")
-MODES = ("darts", "es", "ada")
+SMALL_DEPTH = {"cells_per_stage": 1, "layers": 5}
+"""Default search depth by the space's depth keyword: 1 cell per stage, or 5 cells in all."""
+
+
+def _genotype_spaces() -> list[str]:
+    return list_spaces(lambda cls: issubclass(cls, DartsSpace))
 
 
 def add_commands(subparsers) -> None:
@@ -21,7 +28,7 @@ def add_commands(subparsers) -> None:
     sub = darts.add_subparsers(dest="darts_command", required=True)
 
     search = sub.add_parser("search", help="search a cell; write genotype, eigenvalues, plot")
-    search.add_argument("--space", choices=SPACES, default="nb201")
+    search.add_argument("--space", choices=cell_spaces(), default="nb201")
     search.add_argument("--mode", choices=MODES, default="darts")
     search.add_argument("--epochs", type=positive_int, default=20)
     search.add_argument(
@@ -51,7 +58,9 @@ def add_commands(subparsers) -> None:
 
     train = sub.add_parser("train", help="train a genotype from scratch and export it to ONNX")
     train.add_argument("--genotype", type=Path, required=True, help="genotype.json of a search")
-    train.add_argument("--space", choices=SPACES[:-1], help="refuse a genotype of another space")
+    train.add_argument(
+        "--space", choices=_genotype_spaces(), help="refuse a genotype of another space"
+    )
     train.add_argument("--data", default="digits")
     train.add_argument("--max-images", type=positive_int)
     train.add_argument("--epochs", type=positive_int, default=10)
@@ -77,7 +86,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         channels=args.channels,
-        layers=args.layers or (1 if args.space == "nb201" else 5),
+        layers=args.layers or SMALL_DEPTH[create_space(args.space).depth_keyword],
         w_lr=args.w_lr,
         w_lr_min=min(0.001, args.w_lr),
         weight_decay=args.weight_decay,

@@ -11,12 +11,14 @@ from pathlib import Path
 from hwnas.cli.export import add_export_arguments
 from hwnas.cli.outputs import add_force_options, check_output
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
+from hwnas.core.spaces import create_space, table_spaces
 from hwnas.errors import family_of, user_errors
 from hwnas.jobs.generate import DATASETS
-from hwnas.jobs.profile import SPACES as PROFILE_SPACES
 
 RESUME_NOTE = "every finished measurement is in the store: run the same command again to resume"
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
+DEFAULT_SPACE = "nb201"
+"""The space `hwnas profile` times by default; its runs stay at the top of the device's folder."""
 COMMAND_MODULES: tuple[str, ...] = (
     # one line per module, e.g. "hwnas.cli.lrnn",
     "devices.cli",
@@ -113,7 +115,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
     )
     out = args.out or DEFAULT_RUNS_DIR / device.name
-    if args.out is None and args.space != "nb201":
+    if args.out is None and args.space != DEFAULT_SPACE:  # other spaces in a sub-folder
         out = out / args.space
     store_path = args.store or out / "measurements.sqlite"
     bar, progress = _progress_bar(f"profiling {device.name} ({args.space})")
@@ -126,7 +128,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             wide_csv_path=out / "latency_ms_wide.csv",
             progress=progress,
         )
-    noun = "cells" if args.space == "nb201" else "networks"
+    noun = create_space(args.space).arch_noun
     print(
         f"measured {len(result.measured)} {noun}, resumed {len(result.resumed)} from the store"
         + (f", {len(result.failed)} failed" if result.failed else "")
@@ -391,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     profile.add_argument(
         "--space",
-        default="nb201",
-        choices=PROFILE_SPACES,
+        default=DEFAULT_SPACE,
+        choices=table_spaces(),
         help="NAS-Bench-201 cells or FBNet networks (default nb201)",
     )
     profile.add_argument(

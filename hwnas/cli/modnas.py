@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hwnas.cli.types import non_negative_int, positive_int
 from hwnas.errors import InputError
+from hwnas.methods.modnas import SPACE as MODNAS_SPACE
 
 MAX_PREFERENCES = 100_000
 """Most preference vectors `modnas generate --n` scans (1e8 ran out of memory)."""
@@ -20,7 +21,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     commands = modnas.add_subparsers(dest="modnas_command", required=True)
 
     train = commands.add_parser("train", help="train a MetaHypernetwork over the table devices")
-    train.add_argument("--space", default="nb201", choices=("nb201",))
+    train.add_argument("--space", default=MODNAS_SPACE, choices=(MODNAS_SPACE,))
     train.add_argument("--mode", default="surrogate", choices=("surrogate", "supernet"))
     train.add_argument("--out", type=Path, required=True)
     train.add_argument(

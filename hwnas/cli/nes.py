@@ -10,9 +10,11 @@ import argparse
 from pathlib import Path
 
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
+from hwnas.core.spaces import cell_spaces, create_space
 
 ALGORITHMS = ("rs", "re")
-SPACES = ("nb201", "darts")
+SMALL_DEPTH = {"cells_per_stage": 1, "layers": 3}
+"""Default member depth by the space's depth keyword: 1 cell per stage, or 3 cells in all."""
 
 
 def add_commands(subparsers) -> None:
@@ -24,7 +26,7 @@ def add_commands(subparsers) -> None:
         help="build a pool (NES-RS/RE), select an ensemble, compare with a deep ensemble",
     )
     search.add_argument("--algorithm", choices=ALGORITHMS, default="rs")
-    search.add_argument("--space", choices=SPACES, default="nb201")
+    search.add_argument("--space", choices=cell_spaces(variants=False), default="nb201")
     search.add_argument("--pool", type=positive_int, default=10, help="K: networks trained")
     search.add_argument("--size", type=positive_int, default=3, help="M: ensemble members")
     search.add_argument("--population", type=positive_int, help="P of NES-RE (default K/2)")
@@ -116,11 +118,9 @@ def _latency_budget(args: argparse.Namespace):
         raise InputError("--device-file names the board of --measure-on; pass --measure-on")
     table = measure = None
     if args.latencies is not None:
-        if args.space != "nb201":
-            raise InputError("--latencies reads NB201 architectures; use --space nb201")
         from hwnas.jobs.generate import read_latency_csv
 
-        table = read_latency_csv(args.latencies)
+        table = read_latency_csv(args.latencies, space=args.space)
     if args.measure_on is not None:
         from devices import find_device
         from hwnas.methods.nes.latency import MeasureConfig
@@ -155,7 +155,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         children=args.children,
         replace=args.replace,
         channels=args.channels,
-        cells=args.cells or (1 if args.space == "nb201" else 3),
+        cells=args.cells or SMALL_DEPTH[create_space(args.space).depth_keyword],
         seed=args.seed,
     )
     lr = args.lr or (0.05 if args.optimizer == "sgd" else 0.003)

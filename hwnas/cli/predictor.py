@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from hwnas.cli.types import positive_int
+from hwnas.core.spaces import table_spaces
 
-SPACES = ("nb201", "fbnet")
 TARGETS = ("latency_ms", "energy_mj")
 
 
@@ -123,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", choices=SPACES, default="nb201")
+    parser.add_argument("--space", choices=table_spaces(), default="nb201")
     parser.add_argument(
         "--data", type=Path, help="wide CSV <space>_index,arch,<device>... (default: shipped table)"
     )

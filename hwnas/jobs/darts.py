@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hwnas.core.datasets import Dataset, split_for_search
+from hwnas.core.spaces import create_space
 from hwnas.errors import InputError
 
 

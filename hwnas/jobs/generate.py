@@ -11,9 +11,9 @@ import numpy as np
 
 from hwnas.core.budget import BudgetError, Candidate, check_budget_arguments
 from hwnas.core.measured import check_measured_value, check_outliers
+from hwnas.core.spaces import create_space
 from hwnas.core.spaces.nb201 import (
     FEATURES,
-    ArchStringError,
     NB201Arch,
     all_codes,
     encode,
@@ -56,8 +56,10 @@ class GenerateResult:
     predictor: dict
 
 
-def read_latency_csv(path: str | Path) -> dict[str, float]:
+def read_latency_csv(path: str | Path, space: str = "nb201") -> dict[str, float]:
     """Reads `arch,latency_ms` rows (other columns are ignored) keyed by canonical arch string.
+
+    The architectures are parsed as those of the registered `space` (NB201 cells by default).
 
     Raises:
         LatencyFileError: naming the file, the line and what is wrong there.
@@ -74,10 +76,11 @@ def read_latency_csv(path: str | Path) -> dict[str, float]:
             f"found {reader.fieldnames}"
         )
     latencies: dict[str, float] = {}
+    parser = create_space(space)
     for line_no, row in enumerate(reader, start=2):
         try:
-            arch = str(NB201Arch.from_string(row["arch"] or ""))
-        except ArchStringError as err:
+            arch = str(parser.parse(row["arch"] or ""))
+        except ValueError as err:
             raise LatencyFileError(f"{path}, line {line_no}: {err}") from None
         try:
             value = float(row["latency_ms"])

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from hwnas.errors import InputError
+from hwnas.methods.modnas import SPACE as MODNAS_SPACE
 
 MODES = ("surrogate", "supernet")
 
@@ -70,9 +71,11 @@ def train_modnas(
         source = str(job.predictor)
     else:
         log("fitting the MetaPredictor on the NB201 latency table")
-        predictor = fit_model("nb201", load_table("nb201"), job.fit or FitConfig(), job.devices)
+        predictor = fit_model(
+            MODNAS_SPACE, load_table(MODNAS_SPACE), job.fit or FitConfig(), job.devices
+        )
         source = "fitted by hwnas modnas train"
-    if predictor.space != "nb201" or predictor.target != "latency_ms":
+    if predictor.space != MODNAS_SPACE or predictor.target != "latency_ms":
         raise InputError(
             f"MODNAS needs an NB201 latency predictor, got {predictor.space} {predictor.target}"
         )
@@ -123,7 +126,7 @@ def train_modnas(
     seconds["hypernetwork"] = result.seconds
     hyper = result.hypernetwork
     meta = {
-        "space": "nb201",
+        "space": MODNAS_SPACE,
         "mode": job.mode,
         "dataset": job.dataset,
         "objectives": [f"error:{job.dataset}", "latency_ms"],

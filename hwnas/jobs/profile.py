@@ -18,14 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.core.export.onnx import EXPORTERS
-from hwnas.core.spaces import create_space
+from hwnas.core.spaces import create_space, table_spaces
 from hwnas.core.spaces.nb201 import NUM_ARCHS
 from hwnas.errors import InputError
 from profilers.timing import TimingConfig, default_timing
 
 RUNTIME = "onnxruntime"
-SPACES = ("nb201", "fbnet")
-"""Search spaces whose networks this job can export and time (those of the shipped tables)."""
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,8 @@ class ProfileConfig:
         intra_op_threads: ONNX Runtime intra-op threads; None uses every usable core.
         exporter: ONNX exporter used for the timed files ("auto", "dynamo" or "legacy").
         timing: The timing method (warm-up, repeated runs, stopping rule).
-        space: The search space whose cells are timed (``SPACES``).
+        space: The search space whose cells are timed: one with a shipped table
+            (`hwnas.core.spaces.table_spaces`).
         runtime: The runtime timing the ONNX files (a registered runtime that loads ONNX).
         retry_failed: Time again the cells whose failure is stored (default: skip them).
     """
@@ -63,9 +62,9 @@ class ProfileConfig:
             raise InputError(f"threads must be >= 1, got {self.intra_op_threads}")
         if self.exporter not in EXPORTERS:
             raise InputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
-        if self.space not in SPACES:
+        if self.space not in table_spaces():
             raise InputError(
-                f"profiling times networks of {list(SPACES)}, not {self.space!r}; other spaces "
+                f"profiling times networks of {table_spaces()}, not {self.space!r}; other spaces "
                 "can be timed with profilers.run_campaign on their exported ONNX files"
             )
         if self.runtime != RUNTIME:
@@ -118,13 +117,13 @@ def profile_archs(config: ProfileConfig) -> list:
     """What a profile times: the space's 10 references first, then `samples` distinct others.
 
     NB201 samples are drawn from the whole space; FBNet samples from the shipped table's 5,000
-    networks (the space holds 9**22).
+    networks (the space holds 9**22; `SearchSpace.samples_from_table`).
     """
     space = create_space(config.space)
     archs = list(space.reference_archs())
     seen = set(archs)
     rng = np.random.default_rng(config.seed)
-    if config.space == "fbnet":
+    if space.samples_from_table:
         others = [arch for arch in space.table_archs() if arch not in seen]
         picks = rng.permutation(len(others))[: config.samples]
         return archs + [others[i] for i in picks]
@@ -140,8 +139,6 @@ def profile_archs(config: ProfileConfig) -> list:
 def table_index(space_name: str, arch) -> int:
     """The architecture's row index in the space's shipped table (``nb201_index`` /
     ``fbnet_index``)."""
-    if space_name == "nb201":
-        return arch.index
     index = create_space(space_name).table_index(arch)
     if index is None:
         raise InputError(f"{arch} is not one of the {space_name} table's networks")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.integrity import check_finite, record_sha256, verify_sha256
+from hwnas.core.spaces import table_spaces
 from hwnas.core.tables import MeasuredTable, reference_archs
 from hwnas.errors import InputError
 from hwnas.methods.predictor_data import (
-    SPACES,
     TARGETS,
     DeviceData,
     SamplesFileError,
@@ -37,7 +37,6 @@ from hwnas.methods.predictor_data import (
 from profilers.campaign import file_sha256
 
 __all__ = [
-    "SPACES",
     "TARGETS",
     "DeviceData",
     "FitConfig",
@@ -207,7 +206,7 @@ def load_model(directory: str | Path) -> PredictorModel:
             f"version {FORMAT_VERSION}: fit the model again"
         )
     space = meta.get("space")
-    if space not in SPACES:
+    if space not in table_spaces():
         raise PredictorModelError(f"{meta_path}: unknown space {space!r}")
     if list(meta.get("reference_archs", [])) != list(reference_archs(space)):
         raise PredictorModelError(

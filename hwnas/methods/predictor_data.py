@@ -11,11 +11,10 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.measured import check_measured_value, check_outliers
-from hwnas.core.spaces import ArchStringError, create_space
+from hwnas.core.spaces import ArchStringError, create_space, table_spaces
 from hwnas.core.tables import MeasuredTable, load_latency_table, read_wide_csv, reference_archs
 from hwnas.errors import InputError
 
-SPACES = ("nb201", "fbnet")
 TARGETS = ("latency_ms", "energy_mj")
 
 
@@ -29,32 +28,17 @@ class SamplesFileError(InputError):
 def predictor_features(space: str, archs: Sequence[Any]) -> np.ndarray:
     """The MetaPredictor's input features of `archs` in `space`, (N, F) float32.
 
-    NB201: the one-hot operation of each of the 6 edges (30) and the operation counts over all
-    edges and over the edges that reach the output, divided by 6 (10). FBNet: per layer, skip,
-    5x5 kernel, expansion / 6 and grouped (88), and the network's MACs (per 100 M), parameters
-    (per 3 M) and skip count (per 22), since whole-network costs rank FBNet networks well.
+    The space's own `SearchSpace.predictor_features`: for NB201 the one-hot edges and the
+    operation counts, for FBNet the per-layer properties and the whole-network costs.
     """
-    if space == "nb201":
-        from hwnas.core.spaces.nb201 import encode, one_hot
-
-        archs = list(archs)
-        return np.concatenate([one_hot(archs), encode(archs) / 6.0], axis=1).astype(np.float32)
-    if space == "fbnet":
-        fbnet = create_space("fbnet")
-        summary = fbnet.summary(archs) / np.array([100.0, 3.0, 22.0], dtype=np.float32)
-        return np.concatenate([fbnet.encode(archs), summary], axis=1).astype(np.float32)
-    raise InputError(f"no predictor features for space {space!r}; known spaces: {SPACES}")
+    check_space(space)
+    return create_space(space).predictor_features(archs)
 
 
 def network_costs(space: str, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     """(parameters, MACs) of each architecture's network: the proxies of the baselines."""
-    if space == "nb201":
-        from hwnas.core.spaces.nb201_net import network_costs as nb201_costs
-
-        return nb201_costs(list(archs))
-    if space == "fbnet":
-        return create_space("fbnet").costs(list(archs))
-    raise InputError(f"no network costs for space {space!r}; known spaces: {SPACES}")
+    check_space(space)
+    return create_space(space).network_costs(archs)
 
 
 def parse_archs(space: str, texts: Sequence[str], where: Callable[[int], str]) -> list[Any]:
@@ -81,8 +65,15 @@ def load_table(space: str, data: str | Path | None = None) -> MeasuredTable:
 
 
 def check_space(space: str) -> None:
-    if space not in SPACES:
-        raise InputError(f"unknown space {space!r}; the MetaPredictor knows {SPACES}")
+    """Refuses a space without a shipped table: the MetaPredictor learns from one.
+
+    Raises:
+        InputError: naming the space and the spaces the MetaPredictor knows.
+    """
+    if space not in table_spaces():
+        raise InputError(
+            f"unknown space {space!r}; the MetaPredictor knows {tuple(table_spaces())}"
+        )
 
 
 @dataclass(frozen=True)

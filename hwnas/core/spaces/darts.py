@@ -16,7 +16,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hwnas.core.spaces.base import UnknownSpaceError
-from hwnas.core.spaces.darts_ops import PRIMITIVES, known_ops
+
+PRIMITIVES: tuple[str, ...] = (
+    "none",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "skip_connect",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+)
+"""The 8 operations of the DARTS CNN space, in DARTS's order."""
+
+EXTRA_PRIMITIVES: tuple[str, ...] = ("noise",)
+"""Operations that only the RobustDARTS spaces use."""
+
+
+def known_ops() -> tuple[str, ...]:
+    """Every operation name `hwnas.core.spaces.darts_ops.make_op` builds."""
+    return PRIMITIVES + EXTRA_PRIMITIVES
+
 
 STEPS = 4
 """Intermediate nodes per cell."""

@@ -14,20 +14,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-PRIMITIVES: tuple[str, ...] = (
-    "none",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "skip_connect",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-)
-"""The 8 operations of the DARTS CNN space, in DARTS's order."""
+from hwnas.core.spaces.darts import EXTRA_PRIMITIVES, PRIMITIVES, known_ops
 
-EXTRA_PRIMITIVES: tuple[str, ...] = ("noise",)
-"""Operations that only the RobustDARTS spaces use."""
+__all__ = ["EXTRA_PRIMITIVES", "PRIMITIVES", "known_ops", "make_op", "build_macro"]
 
 
 class Zero(nn.Module):
@@ -148,11 +137,6 @@ def make_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.Mo
     if stride not in (1, 2):
         raise ValueError(f"stride must be 1 or 2, got {stride}")
     return _FACTORIES[name](channels, stride, affine)
-
-
-def known_ops() -> tuple[str, ...]:
-    """Every operation name `make_op` builds."""
-    return PRIMITIVES + EXTRA_PRIMITIVES
 
 
 def build_macro(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwnas.core.spaces.fbnet import FBNetArch
+from hwnas.core.spaces.fbnet_arch import FBNetArch
 from hwnas.core.spaces.fbnet_macro import (
     STAGE_CHANNELS,
     STEM_CHANNELS,

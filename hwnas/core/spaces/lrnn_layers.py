@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hwnas.core.spaces.lrnn import MLP_RATIO, LRNNArch, LRNNArchError, delta_heads
+from hwnas.core.spaces.lrnn_arch import MLP_RATIO, LRNNArch, LRNNArchError, delta_heads
 from hwnas.core.spaces.lrnn_scan import (
     delta_scan_parallel,
     delta_step,

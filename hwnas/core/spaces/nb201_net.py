@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.core.spaces.nb201 import EDGES, OPS, NB201Arch
+from hwnas.core.spaces.nb201_arch import EDGES, OPS, NB201Arch
 
 
 class ReLUConvBN(nn.Sequential):
@@ -88,7 +88,7 @@ class NB201Cell(nn.Module):
 
 
 class NB201Network(nn.Module):
-    """The NAS-Bench-201 network for one cell; input (B, 3, H, W), output logits (B, classes)."""
+    """The NAS-Bench-201 network for one cell; input (B, in_channels, H, W), logits (B, classes)."""
 
     def __init__(
         self,
@@ -96,16 +96,17 @@ class NB201Network(nn.Module):
         num_classes: int = 10,
         channels: int = 16,
         cells_per_stage: int = 5,
+        in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if num_classes < 1 or channels < 1 or cells_per_stage < 1:
+        if min(num_classes, channels, cells_per_stage, in_channels) < 1:
             raise ValueError(
-                "num_classes, channels and cells_per_stage must be positive, got "
-                f"{num_classes}, {channels}, {cells_per_stage}"
+                "num_classes, channels, cells_per_stage and in_channels must be positive, got "
+                f"{num_classes}, {channels}, {cells_per_stage}, {in_channels}"
             )
         self.arch = arch
         self.stem = nn.Sequential(
-            nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
+            nn.Conv2d(in_channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels)
         )
         layers: list[nn.Module] = []
         c_prev = channels

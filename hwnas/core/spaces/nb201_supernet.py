@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hwnas.core.spaces.nb201 import EDGES, OPS, NB201Arch
+from hwnas.core.spaces.nb201_arch import ARCH_SHAPE, EDGES, OPS, NB201Arch
 from hwnas.core.spaces.nb201_net import ResNetBasicBlock, make_op
 from hwnas.errors import InputError
 
-ARCH_SHAPE: tuple[int, int] = (len(EDGES), len(OPS))
+__all__ = ["ARCH_SHAPE", "NB201Supernet", "arch_from_weights", "weights_from_arch"]
 """The shape of the architecture weights: (edges, operations)."""
 
 

@@ -22,9 +22,10 @@ import torch
 from torch import nn
 
 from hwnas.core.datasets import ImageData
-from hwnas.core.spaces.base import UnknownSpaceError
-from hwnas.core.spaces.darts import CELL_SPACES, cell_space
+from hwnas.core.spaces.base import UnknownSpaceError, cell_spaces, create_space
 from hwnas.core.spaces.darts_genotype import ArchitectureDivergedError
+from hwnas.core.spaces.darts_space import DartsSpace
+from hwnas.core.spaces.nb201 import NB201Space
 from hwnas.core.spaces.nb201_supernet import ArchWeightsError
 from hwnas.errors import DivergedError, InputError
 from hwnas.methods.darts.architect import Architect, ArchitectConfig
@@ -32,7 +33,8 @@ from hwnas.methods.darts.hessian import arch_hessian_eigenvalue
 from hwnas.methods.darts.robust import MODES, RobustConfig, Trigger, check_trigger
 from hwnas.methods.darts.search_model import CellSearchNetwork, NB201SearchModel
 
-SPACES: tuple[str, ...] = CELL_SPACES + ("nb201",)
+PLAIN_MODE = MODES[0]
+"""Plain DARTS: a trigger is only recorded, never acted on."""
 log = logging.getLogger(__name__)
 
 
@@ -82,9 +84,9 @@ class SearchConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.space not in SPACES:
+        if self.space not in cell_spaces():  # the spaces built of a searched cell
             raise UnknownSpaceError(
-                f"unknown search space {self.space!r}; known: {', '.join(SPACES)}"
+                f"unknown search space {self.space!r}; known: {', '.join(cell_spaces())}"
             )
         if self.mode not in MODES:
             raise InputError(f"unknown mode {self.mode!r}; known: {', '.join(MODES)}")
@@ -140,19 +142,26 @@ class SearchResult:
 def build_search_model(
     config: SearchConfig, input_shape: tuple[int, ...], num_classes: int
 ) -> nn.Module:
-    """The search model of `config.space` for images of `input_shape` (C, H, W)."""
-    if config.space == "nb201":
+    """The search model of `config.space` for images of `input_shape` (C, H, W).
+
+    A DARTS cell space (`DartsSpace`) is searched by `CellSearchNetwork` over its per-edge
+    candidates; NB201 by its weight-sharing supernet (`NB201SearchModel`).
+    """
+    space = create_space(config.space)
+    if isinstance(space, DartsSpace):
+        return CellSearchNetwork(
+            space.cells,
+            config.channels,
+            config.layers,
+            num_classes,
+            input_shape[0],
+            config.seed,
+        )
+    if isinstance(space, NB201Space):
         return NB201SearchModel(
             num_classes, config.channels, config.layers, input_shape[0], config.seed
         )
-    return CellSearchNetwork(
-        cell_space(config.space),
-        config.channels,
-        config.layers,
-        num_classes,
-        input_shape[0],
-        config.seed,
-    )
+    raise UnknownSpaceError(f"DARTS has no search model for space {config.space!r}")
 
 
 def _table_accuracy(arch) -> float | None:
@@ -319,14 +328,14 @@ def run_search(
             epoch += 1
             continue
         diverged = trigger.reason == "eigenvalue_not_finite"
-        if c.mode == "darts":
+        if c.mode == PLAIN_MODE:
             if diverged:
                 raise SearchDivergedError(
                     f"epoch {epoch}: the architecture Hessian's eigenvalue is not finite (the "
                     "search diverged); lower the learning rates or use --mode es/ada, which "
                     "roll back"
                 )
-            search.events.append(_event("would_trigger_ignored", trigger, search, mode="darts"))
+            search.events.append(_event("would_trigger_ignored", trigger, search, mode=PLAIN_MODE))
             epoch += 1
             continue
         if trigger.rollback_epoch < 0:

@@ -7,3 +7,6 @@ the frozen MetaPredictor score them; per-device gradients are combined by multip
 descent. Modules: `objectives`, `hypernetwork`, `architect`, `train`, `pareto`, `mgd`,
 `baselines`, `evaluate`, `model` (saved models) and `generate` (answering a latency budget).
 """
+
+SPACE = "nb201"
+"""The one search space MODNAS searches: its hypernetwork emits NAS-Bench-201 cells."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from hwnas.methods.modnas.model import CELL_SHAPE, LOG_FLOOR
+from hwnas.methods.modnas.preferences import CELL_SHAPE, LOG_FLOOR
 
 
 def preference_features(preference: torch.Tensor) -> torch.Tensor:

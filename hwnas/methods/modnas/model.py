@@ -19,18 +19,14 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.integrity import check_finite, record_sha256, verify_sha256
-from hwnas.core.spaces.nb201 import EDGES, OPS
 from hwnas.errors import InputError
+from hwnas.methods.modnas.preferences import CELL_SHAPE, LOG_FLOOR
 
 FORMAT = "hwnas-modnas"
 FORMAT_VERSION = 1
 HYPERNETWORK_FILE = "hypernetwork.safetensors"
 SURROGATE_FILE = "surrogate.safetensors"
 PREDICTOR_DIR = "predictor"
-CELL_SHAPE = (len(EDGES), len(OPS))
-"""Cell logits per preference: one row per NAS-Bench-201 edge, one column per operation."""
-LOG_FLOOR = 1e-3
-"""The hypernetwork reads ``[r, log(r + LOG_FLOOR)]``: the log resolves small weights."""
 
 
 class ModnasModelError(InputError):

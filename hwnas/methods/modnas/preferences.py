@@ -1,4 +1,4 @@
-"""Preference vectors: the evenly spread grids that MODNAS is evaluated and queried on."""
+"""Preference vectors: the grids MODNAS is evaluated and queried on, and how it reads them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import math
 
 import numpy as np
 
+from hwnas.core.spaces.nb201_arch import ARCH_SHAPE
 from hwnas.errors import InputError
+
+CELL_SHAPE: tuple[int, int] = ARCH_SHAPE
+"""Cell logits per preference: one row per NAS-Bench-201 edge, one column per operation."""
+LOG_FLOOR = 1e-3
+"""The hypernetwork reads ``[r, log(r + LOG_FLOOR)]``: the log resolves small weights."""
 
 
 class PreferenceError(InputError):

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from hwnas.errors import UnavailableError
+from hwnas.methods.nes.member import MemberSpec, PoolData, build_member, save_member
 from hwnas.methods.nes.metrics import error, nll
-from hwnas.methods.nes.pool import MemberSpec, PoolData, build_member, save_member
 from hwnas.methods.nes.train import TrainConfig, predict_proba, train_member
 
 

@@ -30,7 +30,13 @@ import numpy as np
 
 from hwnas.errors import InputError
 from hwnas.methods.nes.archs import mutate_arch, sample_arch
-from hwnas.methods.nes.pool import SPACES, MemberSpec, PoolData, PoolMember, build_pool
+from hwnas.methods.nes.pool import (
+    MemberSpec,
+    PoolData,
+    PoolMember,
+    build_pool,
+    pool_spaces,
+)
 from hwnas.methods.nes.selection import forward_select
 from hwnas.methods.nes.train import TrainConfig
 
@@ -72,8 +78,10 @@ class NesConfig:
             raise InputError(
                 f"unknown NES algorithm {self.algorithm!r}; expected one of {ALGORITHMS}"
             )
-        if self.space not in SPACES:
-            raise InputError(f"unknown NES space {self.space!r}; expected one of {SPACES}")
+        if self.space not in pool_spaces():
+            raise InputError(
+                f"unknown NES space {self.space!r}; expected one of {tuple(pool_spaces())}"
+            )
         if min(self.pool_size, self.ensemble_size, self.channels, self.cells) < 1:
             raise InputError("pool_size, ensemble_size, channels and cells must be positive")
         if not self.replace and self.ensemble_size > self.pool_size:
