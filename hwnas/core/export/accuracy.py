@@ -80,9 +80,9 @@ def heldout_split(spec: str, input_shape: tuple[int, ...], num_classes: int | No
     Raises:
         InputError: when the data's images or classes do not fit the model.
     """
-    from hwnas.core.datasets import load_split_dataset
+    from hwnas.core.export.sources import split_dataset
 
-    data = load_split_dataset(spec)
+    data = split_dataset(spec)
     split, name = (data.test, "test") if data.test is not None else (data.val, "val")
     if tuple(split.x.shape[1:]) != tuple(input_shape):
         raise InputError(

@@ -366,7 +366,7 @@ def run_export(
     within = None
     if budget_ms is not None and budget_latency is not None:
         within = budget_latency.median_ms <= budget_ms
-    report = ExportReport(
+    report = source.report_type(
         kind=source.kind,
         arch=source.name,
         format=settings.format,

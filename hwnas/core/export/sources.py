@@ -11,6 +11,7 @@ through the registry of `hwnas.jobs.export_sources`.
 from __future__ import annotations
 
 import abc
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +20,18 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.export.onnx import FP32_ATOL
+from hwnas.core.export.report import ExportReport
 from hwnas.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=2)
+def split_dataset(spec: str):
+    """`hwnas.core.datasets.load_split_dataset(spec)`, read once per process and spec."""
+    from hwnas.core.datasets import load_split_dataset
+
+    return load_split_dataset(spec)
 
 
 class ExportSourceError(InputError):
@@ -72,6 +82,8 @@ class ModelSource(abc.ABC):
             training images calibrate int8, its test split scores accuracy; None if unknown.
         num_classes: Classifier outputs, where the model is a classifier.
         fp32_atol: Largest |ONNX Runtime - PyTorch| accepted of the fp32 files.
+        report_type: The `ExportReport` class of its report (a subclass adds named views
+            of the same fields, such as an LRNN's per-token latency).
     """
 
     kind: str
@@ -85,6 +97,7 @@ class ModelSource(abc.ABC):
     data_spec: str | None = None
     num_classes: int | None = None
     fp32_atol: float = FP32_ATOL
+    report_type: type[ExportReport] = ExportReport
 
     @abc.abstractmethod
     def export(self, out_dir: Path, config) -> list[ExportedGraph]:
@@ -178,9 +191,7 @@ class ImageSource(ModelSource):
     def calibration_samples(self, count: int, seed: int) -> tuple[np.ndarray, str]:
         """Training images of `data_spec` (seeded subset); random normal inputs without data."""
         if self.data_spec is not None:
-            from hwnas.core.datasets import load_split_dataset
-
-            train = load_split_dataset(self.data_spec).train
+            train = split_dataset(self.data_spec).train
             if tuple(train.x.shape[1:]) != tuple(self.input_shape):
                 raise ExportSourceError(
                     f"the model's data {self.data_spec} holds images of shape "

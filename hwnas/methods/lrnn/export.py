@@ -318,7 +318,7 @@ def export_lrnn_model(
     within the vocabulary, ``out_dir/report.json`` and ``report.md`` written.
     """
     from hwnas.core.export import OnnxExport
-    from hwnas.core.export.pipeline import ExportSettings, run_export, write_report
+    from hwnas.core.export.pipeline import ExportSettings, run_export
     from profilers import TimingConfig
 
     config = config or LRNNExport()
@@ -329,13 +329,13 @@ def export_lrnn_model(
         intra_op_threads=config.intra_op_threads,
         check_batch=config.check_batch,
     )
-    report = as_lrnn_report(run_export(source, out_dir, settings, report_name=None))
-    write_report(report, Path(out_dir))
-    return report
+    return as_lrnn_report(run_export(source, out_dir, settings))
 
 
 def as_lrnn_report(report: ExportReport) -> LRNNExportReport:
     """The same report with the LRNN's views."""
+    if isinstance(report, LRNNExportReport):
+        return report
     return LRNNExportReport(**{f.name: getattr(report, f.name) for f in fields(report)})
 
 
@@ -396,6 +396,7 @@ class LRNNSource(ModelSource):
 
     kind = "lrnn"
     stem = "lrnn"
+    report_type = LRNNExportReport
     precisions = ("fp32",)
     own_inputs = True
     trained = True
