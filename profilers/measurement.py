@@ -11,6 +11,7 @@ from typing import Any
 
 from devices.description import is_label
 from profilers.errors import ConfigError
+from profilers.rounds import RoundsSummary
 from profilers.stats import LatencyStats
 
 ENERGY_FIELDS = ("energy_mj", "energy_net_mj", "power_w")
@@ -49,6 +50,8 @@ class Measurement:
         fingerprint: Provenance of the run (host, runtime, inputs, timing), JSON data.
         runtime_info: ``Runtime.describe()`` of the runtime that timed it.
         created_at: UTC ISO 8601 time the measurement finished.
+        rounds: What the cell's rounds say (count, disturbed, interval of the median, the
+            unstable flag); None for a measurement taken in one window.
     """
 
     key: str
@@ -64,8 +67,13 @@ class Measurement:
     fingerprint: dict[str, Any] = field(default_factory=dict, hash=False)
     runtime_info: dict[str, Any] = field(default_factory=dict, hash=False)
     created_at: str = field(default_factory=utc_now_iso)
+    rounds: RoundsSummary | None = None
 
     def __post_init__(self) -> None:
+        if self.rounds is not None and not isinstance(self.rounds, RoundsSummary):
+            raise ConfigError(
+                f"Measurement.rounds must be a RoundsSummary or None, got {self.rounds!r}"
+            )
         if not isinstance(self.key, str) or not self.key:
             raise ConfigError(f"Measurement.key must be a non-empty string, got {self.key!r}")
         for name in ("device", "runtime", "precision"):
@@ -131,6 +139,7 @@ class Measurement:
             "fingerprint": json.loads(json.dumps(self.fingerprint)),
             "runtime_info": json.loads(json.dumps(self.runtime_info)),
             "created_at": self.created_at,
+            "rounds": None if self.rounds is None else self.rounds.to_dict(),
         }
 
     @classmethod
@@ -138,9 +147,66 @@ class Measurement:
         """Build a measurement from the output of ``to_dict``."""
         data = dict(data)
         latency = data.pop("latency", None)
+        if data.get("rounds") is not None:
+            data["rounds"] = RoundsSummary(**data["rounds"])
         if not isinstance(latency, Mapping):
             raise ConfigError("Measurement.from_dict: 'latency' must be a dict of LatencyStats")
         try:
             return cls(latency=LatencyStats.from_dict(latency), **data)
         except TypeError as exc:
             raise ConfigError(f"Measurement.from_dict: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One timed round of a cell: a row of the store's ``rounds`` table.
+
+    Attributes:
+        key: The cell's key.
+        device: Device name.
+        runtime: Runtime name.
+        precision: Precision label.
+        batch_size: Batch size.
+        round: Round number of the cell (0-based; base rounds first, then extra ones).
+        latency: The round's latency statistics.
+        probe_ratio: The slower probe window beside the round over the quiet baseline, or
+            None where no probe ran.
+        disturbed: Whether the probe ran slow beyond its threshold (the round is left out of
+            the cell's latency and timed again).
+        info: The probe windows, the time waited for quiet, the host state (load average,
+            CPU steal, clock) and why the round was scheduled, JSON data.
+        fingerprint: Provenance of the run, as in ``Measurement``.
+        runtime_info: ``Runtime.describe()`` of the runtime that timed it.
+        created_at: UTC ISO 8601 time the round finished.
+    """
+
+    key: str
+    device: str
+    runtime: str
+    precision: str
+    batch_size: int
+    round: int
+    latency: LatencyStats
+    probe_ratio: float | None = None
+    disturbed: bool = False
+    info: dict[str, Any] = field(default_factory=dict, hash=False)
+    fingerprint: dict[str, Any] = field(default_factory=dict, hash=False)
+    runtime_info: dict[str, Any] = field(default_factory=dict, hash=False)
+    created_at: str = field(default_factory=utc_now_iso)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.key, str) or not self.key:
+            raise ConfigError(f"RoundRecord.key must be a non-empty string, got {self.key!r}")
+        if isinstance(self.round, bool) or not isinstance(self.round, int) or self.round < 0:
+            raise ConfigError(f"RoundRecord.round must be an integer >= 0, got {self.round!r}")
+        if not isinstance(self.latency, LatencyStats):
+            raise ConfigError("RoundRecord.latency must be LatencyStats")
+        if self.probe_ratio is not None:
+            if not math.isfinite(self.probe_ratio) or self.probe_ratio <= 0:
+                raise ConfigError(
+                    f"RoundRecord.probe_ratio must be finite and > 0, got {self.probe_ratio!r}"
+                )
+            object.__setattr__(self, "probe_ratio", float(self.probe_ratio))
+        object.__setattr__(self, "disturbed", bool(self.disturbed))
+        for name in ("info", "fingerprint", "runtime_info"):
+            object.__setattr__(self, name, _check_json(getattr(self, name), name))

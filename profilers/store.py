@@ -19,7 +19,8 @@ from typing import Any
 from profilers import store_csv
 from profilers.errors import StoreError
 from profilers.failures import MeasurementFailure
-from profilers.measurement import Measurement
+from profilers.measurement import Measurement, RoundRecord
+from profilers.rounds import RoundsSummary
 from profilers.stats import LatencyStats
 from profilers.store_schema import (
     COLUMNS,
@@ -27,12 +28,15 @@ from profilers.store_schema import (
     KEY_WHERE,
     MAGIC,
     MIGRATIONS,
+    ROUND_COLUMNS,
+    ROUND_SUMMARY_COLUMNS,
     SCHEMA,
     SCHEMA_VERSION,
     SQLITE_HEADER,
     STATS_COLUMNS,
     UPSERT,
     UPSERT_FAILURE,
+    UPSERT_ROUND,
 )
 
 _WHAT_TO_DO = "Move it aside or pass another store path (--store)."
@@ -167,18 +171,61 @@ class MeasurementStore:
         if not isinstance(measurement, Measurement):
             raise TypeError(f"add() takes a Measurement, got {type(measurement).__name__}")
         m, s = measurement, measurement.latency
+        r = m.rounds
+        summary = (
+            (None,) * len(ROUND_SUMMARY_COLUMNS)
+            if r is None
+            else (
+                r.rounds, r.rounds_kept, r.disturbed_rounds, r.retimed_rounds,
+                r.ci_low_ms, r.ci_high_ms, r.ci_confidence, r.round_spread,
+                None if r.unstable is None else int(r.unstable),
+            )
+        )  # fmt: skip
         row = (
             m.key, m.device, m.runtime, m.precision, m.batch_size,
             s.median_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cov, s.n, s.stop_reason,
             m.energy_mj, m.energy_net_mj, m.power_w, m.energy_reason,
             json.dumps(m.fingerprint, sort_keys=True), json.dumps(m.runtime_info, sort_keys=True),
-            m.created_at,
+            m.created_at, *summary,
         )  # fmt: skip
         # One transaction: the row lands and an earlier failure of the same setting goes.
         self._write(
             [(UPSERT, row), (f"DELETE FROM failures WHERE {KEY_WHERE}", row[:5])],
             f"the measurement of key {m.key!r} on {m.device!r}",
         )
+
+    def add_round(self, record: RoundRecord) -> None:
+        """Insert or replace one round of a cell, committed at once (its own transaction)."""
+        if not isinstance(record, RoundRecord):
+            raise TypeError(f"add_round() takes a RoundRecord, got {type(record).__name__}")
+        r, s = record, record.latency
+        row = (
+            r.key, r.device, r.runtime, r.precision, r.batch_size, r.round,
+            s.median_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cov, s.n, s.stop_reason,
+            r.probe_ratio, int(r.disturbed), json.dumps(r.info, sort_keys=True),
+            json.dumps(r.fingerprint, sort_keys=True), json.dumps(r.runtime_info, sort_keys=True),
+            r.created_at,
+        )  # fmt: skip
+        self._write([(UPSERT_ROUND, row)], f"round {r.round} of key {r.key!r} on {r.device!r}")
+
+    def rounds(
+        self,
+        key: str | None = None,
+        device: str | None = None,
+        runtime: str | None = None,
+        precision: str | None = None,
+        batch_size: int | None = None,
+    ) -> list[RoundRecord]:
+        """Return stored rounds, by key and round number; each filter that is not None applies."""
+        filters = {"key": key, "device": device, "runtime": runtime}
+        filters |= {"precision": precision, "batch_size": batch_size}
+        where = [f"{column} = ?" for column, value in filters.items() if value is not None]
+        params = [value for value in filters.values() if value is not None]
+        query = f"SELECT {', '.join(ROUND_COLUMNS)} FROM rounds"
+        if where:
+            query += " WHERE " + " AND ".join(where)
+        rows = self._connection().execute(query + " ORDER BY key, round", params).fetchall()
+        return [self._round_from_row(row) for row in rows]
 
     def add_failure(self, failure: MeasurementFailure) -> None:
         """Insert or replace the failure row of a model, committed at once."""
@@ -378,6 +425,11 @@ class MeasurementStore:
     def _from_row(self, row: tuple[Any, ...]) -> Measurement:
         data = dict(zip(COLUMNS, row, strict=True))
         try:
+            summary = {c: data.pop(c) for c in ROUND_SUMMARY_COLUMNS}
+            if summary["rounds"] is not None:
+                unstable = summary["unstable"]
+                summary["unstable"] = None if unstable is None else bool(unstable)
+                data["rounds"] = RoundsSummary(**summary)
             stats = LatencyStats(**{c: data.pop(c) for c in STATS_COLUMNS})
             data["fingerprint"] = json.loads(data["fingerprint"])
             data["runtime_info"] = json.loads(data["runtime_info"])
@@ -386,6 +438,19 @@ class MeasurementStore:
             raise StoreError(
                 f"{self.path}: the row for key {data['key']!r} on {data['device']!r} holds an "
                 f"invalid value ({exc}); it was edited outside hwnas. Delete or fix that row"
+            ) from exc
+
+    def _round_from_row(self, row: tuple[Any, ...]) -> RoundRecord:
+        data = dict(zip(ROUND_COLUMNS, row, strict=True))
+        try:
+            stats = LatencyStats(**{c: data.pop(c) for c in STATS_COLUMNS})
+            for name in ("info", "fingerprint", "runtime_info"):
+                data[name] = json.loads(data[name])
+            return RoundRecord(latency=stats, **data)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(
+                f"{self.path}: round {data.get('round')} of key {data['key']!r} holds an invalid "
+                f"value ({exc}); it was edited outside hwnas. Delete or fix that row"
             ) from exc
 
     def _failure_from_row(self, row: tuple[Any, ...]) -> MeasurementFailure:

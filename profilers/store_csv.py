@@ -21,7 +21,9 @@ CSV_COLUMNS = (
     "arch", "latency_ms", "p90_ms", "p99_ms", "mean_ms", "cov", "n", "stop_reason",
     "device", "runtime", "precision", "batch_size",
     "energy_mj", "energy_net_mj", "power_w", "energy_reason", "created_at",
+    "rounds", "ci_low_ms", "ci_high_ms", "disturbed_rounds", "unstable",
 )  # fmt: skip
+"""The long CSV's columns; the last five are empty for a measurement taken in one window."""
 
 
 def write_long_csv(path: str | Path, rows: Iterable[Measurement]) -> int:
@@ -33,11 +35,20 @@ def write_long_csv(path: str | Path, rows: Iterable[Measurement]) -> int:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for m in rows:
-            s = m.latency
+            s, r = m.latency, m.rounds
+            summary = (
+                ["", "", "", "", ""]
+                if r is None
+                else [
+                    r.rounds, r.ci_low_ms, r.ci_high_ms, r.disturbed_rounds,
+                    "" if r.unstable is None else int(r.unstable),
+                ]
+            )  # fmt: skip
             writer.writerow([
                 m.key, s.median_ms, s.p90_ms, s.p99_ms, s.mean_ms, s.cov, s.n, s.stop_reason,
                 m.device, m.runtime, m.precision, m.batch_size,
                 m.energy_mj, m.energy_net_mj, m.power_w, m.energy_reason, m.created_at,
+                *summary,
             ])  # fmt: skip
             count += 1
     return count

@@ -1,20 +1,32 @@
 """The SQL of the measurement store: tables, schema version, migrations, upserts.
 
-Schema versions: 1, measurements; 2, adds the ``failures`` table. ``MIGRATIONS[v]`` takes a
-store from version ``v`` to ``v + 1``.
+Schema versions: 1, measurements; 2, adds the ``failures`` table; 3, adds the ``rounds`` table
+(one row per timed round of a cell, with its disturbance probe and host state) and the
+round summary columns of ``measurements`` (empty in rows written before rounds existed).
+``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``.
 """
 
 from __future__ import annotations
 
 MAGIC = "hwnas-measurement-store"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 KEY_COLUMNS = ("key", "device", "runtime", "precision", "batch_size")
 STATS_COLUMNS = ("median_ms", "p90_ms", "p99_ms", "mean_ms", "cov", "n", "stop_reason")
 ENERGY_COLUMNS = ("energy_mj", "energy_net_mj", "power_w", "energy_reason")
 INFO_COLUMNS = ("fingerprint", "runtime_info", "created_at")
-COLUMNS = KEY_COLUMNS + STATS_COLUMNS + ENERGY_COLUMNS + INFO_COLUMNS
+ROUND_SUMMARY_COLUMNS = (
+    "rounds", "rounds_kept", "disturbed_rounds", "retimed_rounds",
+    "ci_low_ms", "ci_high_ms", "ci_confidence", "round_spread", "unstable",
+)  # fmt: skip
+COLUMNS = KEY_COLUMNS + STATS_COLUMNS + ENERGY_COLUMNS + INFO_COLUMNS + ROUND_SUMMARY_COLUMNS
+ROUND_COLUMNS = (
+    KEY_COLUMNS
+    + ("round",)
+    + STATS_COLUMNS
+    + ("probe_ratio", "disturbed", "info", "fingerprint", "runtime_info", "created_at")
+)
 FAILURE_COLUMNS = KEY_COLUMNS + ("stage", "error_type", "error", "fingerprint", "created_at")
 KEY_WHERE = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
 
@@ -33,6 +45,41 @@ CREATE TABLE failures (
     PRIMARY KEY ({", ".join(KEY_COLUMNS)})
 )
 """
+
+ROUNDS_TABLE = f"""
+CREATE TABLE rounds (
+    key TEXT NOT NULL,
+    device TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    median_ms REAL NOT NULL,
+    p90_ms REAL NOT NULL,
+    p99_ms REAL NOT NULL,
+    mean_ms REAL NOT NULL,
+    cov REAL NOT NULL,
+    n INTEGER NOT NULL,
+    stop_reason TEXT NOT NULL,
+    probe_ratio REAL,
+    disturbed INTEGER NOT NULL,
+    info TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    runtime_info TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY ({", ".join(KEY_COLUMNS)}, round)
+)
+"""
+
+_SUMMARY_TYPES = {
+    "rounds": "INTEGER", "rounds_kept": "INTEGER", "disturbed_rounds": "INTEGER",
+    "retimed_rounds": "INTEGER", "ci_low_ms": "REAL", "ci_high_ms": "REAL",
+    "ci_confidence": "REAL", "round_spread": "REAL", "unstable": "INTEGER",
+}  # fmt: skip
+_ADD_SUMMARY = ";".join(
+    f"ALTER TABLE measurements ADD COLUMN {name} {_SUMMARY_TYPES[name]}"
+    for name in ROUND_SUMMARY_COLUMNS
+)
 
 SCHEMA = f"""
 CREATE TABLE hwnas_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,13 +105,18 @@ CREATE TABLE measurements (
     created_at TEXT NOT NULL,
     PRIMARY KEY ({", ".join(KEY_COLUMNS)})
 );
+{_ADD_SUMMARY};
 CREATE INDEX measurements_device_runtime ON measurements (device, runtime);
 INSERT INTO hwnas_meta (name, value) VALUES ('magic', '{MAGIC}');
 {FAILURES_TABLE};
+{ROUNDS_TABLE};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
-MIGRATIONS = {1: f"{FAILURES_TABLE}; PRAGMA user_version = 2;"}
+MIGRATIONS = {
+    1: f"{FAILURES_TABLE}; PRAGMA user_version = 2;",
+    2: f"{_ADD_SUMMARY}; {ROUNDS_TABLE}; PRAGMA user_version = 3;",
+}
 """SQL taking a store from the key's schema version to the next one."""
 
 UPSERT_FAILURE = (
@@ -79,4 +131,11 @@ UPSERT = (
     f"VALUES ({', '.join('?' for _ in COLUMNS)}) "
     f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in KEY_COLUMNS)
+)
+
+UPSERT_ROUND = (
+    f"INSERT INTO rounds ({', '.join(ROUND_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ROUND_COLUMNS)}) "
+    f"ON CONFLICT ({', '.join(KEY_COLUMNS)}, round) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ROUND_COLUMNS if c not in KEY_COLUMNS + ("round",))
 )

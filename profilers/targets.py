@@ -18,6 +18,7 @@ from typing import Any
 
 from profilers.errors import RuntimeUnavailableError
 from profilers.failures import stage_of
+from profilers.probe import ProbeConfig
 from profilers.runtimes.base import Runtime
 from profilers.stats import LatencyStats
 from profilers.timing import TimingConfig
@@ -76,6 +77,35 @@ def open_energy_meter(name: str | None) -> Any:
     return open_meter(name)
 
 
+def runtime_threads(runtime: Any) -> int | None:
+    """Return the threads a runtime computes with (intra-op threads, torch threads), if any."""
+    for name in ("intra_op_threads", "threads"):
+        value = getattr(runtime, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def place(runtime: Any, cpus: tuple[int, ...] | None, oversubscribe: bool) -> dict[str, Any]:
+    """Pin this process to ``cpus``, refuse more threads than cores; return the placement.
+
+    Raises:
+        ConfigError: For CPUs this process may not use, or threads beyond the usable cores
+            without ``oversubscribe``.
+    """
+    from profilers.cpus import check_threads, pin_cpus
+
+    usable = pin_cpus(cpus)
+    threads = runtime_threads(runtime)
+    check_threads(threads, len(usable), oversubscribe=oversubscribe)
+    return {
+        "threads": threads,
+        "cpus": None if cpus is None else list(usable),
+        "usable_cores": len(usable),
+        "oversubscribe": oversubscribe,
+    }
+
+
 def materialize(key: str, source: ModelSource) -> Path | Failed:
     """Return the model file of a job, calling a lazy source; a failure becomes ``Failed``.
 
@@ -111,15 +141,20 @@ class Target(abc.ABC):
 
 
 class LocalTarget(Target):
-    """Times models in this process with ``profile_onnx``.
+    """Times models in this process, one round per job (``profilers.round_timing``).
 
     Args:
         runtime: The runtime that loads and times the models.
-        timing: Stopping rule per model.
+        timing: Stopping rule per model (per round, in a campaign of rounds).
         batch_size: Batch size of the random inputs.
         seed: Seed of the random inputs.
         energy_meter: Name of the energy meter to read (``profilers.energy``), or None to
             measure no energy.
+        probe: The disturbance probe timed beside each job, loaded by ``runtime``; None
+            times none.
+        cpus: CPUs to pin this process to when the target opens (``os.sched_setaffinity``);
+            None leaves its affinity.
+        oversubscribe: Allow more runtime threads than usable cores.
     """
 
     def __init__(
@@ -130,25 +165,43 @@ class LocalTarget(Target):
         *,
         seed: int = 0,
         energy_meter: str | None = None,
+        probe: ProbeConfig | None = None,
+        cpus: tuple[int, ...] | None = None,
+        oversubscribe: bool = False,
     ) -> None:
         self.runtime = runtime
         self.timing = timing
         self.batch_size = batch_size
         self.seed = seed
         self.energy_meter = energy_meter
+        self.probe_config = probe
+        self.cpus = cpus
+        self.oversubscribe = oversubscribe
         self._meter = None
+        self._probe = None
+        self._placement: dict[str, Any] = {}
         self._host: dict[str, Any] = {}
 
     def open(self) -> TargetInfo:
         from devices import host_fingerprint
+        from profilers.probe import open_probe
 
+        self._placement = place(self.runtime, self.cpus, self.oversubscribe)
         info = TargetInfo(host=host_fingerprint(), runtime_info=self.runtime.describe())
         self._host = info.host
         self._meter = open_energy_meter(self.energy_meter)
+        if self.probe_config is not None and self._probe is None:
+            self._probe = open_probe(self.runtime, self.probe_config)
+            self._probe.calibrate()
         return info
 
+    def close(self) -> None:
+        probe, self._probe = self._probe, None
+        if probe is not None:
+            probe.close()
+
     def measure(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
-        from profilers.campaign import profile_onnx
+        from profilers.round_timing import timed_round
 
         host = self._host
         for key, source in jobs:
@@ -157,13 +210,15 @@ class LocalTarget(Target):
                 yield path
                 continue
             try:
-                stats, info = profile_onnx(
+                stats, info = timed_round(
                     path,
                     self.runtime,
                     self.timing,
                     self.batch_size,
                     seed=self.seed,
                     energy_meter=self._meter,
+                    probe=self._probe,
+                    placement=self._placement,
                 )
             except RuntimeUnavailableError:
                 raise

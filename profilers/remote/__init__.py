@@ -36,7 +36,14 @@ def target_for(device: Device, job: RemoteJob) -> Target:
 
         runtime = create_runtime(job.runtime, **job.runtime_options)
         return LocalTarget(
-            runtime, job.timing, job.batch_size, seed=job.seed, energy_meter=job.energy_meter
+            runtime,
+            job.timing,
+            job.batch_size,
+            seed=job.seed,
+            energy_meter=job.energy_meter,
+            probe=job.probe,
+            cpus=job.cpus,
+            oversubscribe=job.oversubscribe,
         )
     if kind == "ssh":
         from profilers.remote.ssh import SshTarget

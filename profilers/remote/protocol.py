@@ -21,11 +21,12 @@ from typing import Any
 
 from profilers.errors import ConfigError, ProfilerError, RuntimeUnavailableError
 from profilers.failures import stage_of
+from profilers.probe import ProbeConfig
 from profilers.stats import LatencyStats
 from profilers.targets import Failed, Measured, Outcome
 from profilers.timing import TimingConfig
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: rounds (probe, cpus, oversubscribe in the job)
 WORKER_MODULE = "profilers.remote.worker"
 
 
@@ -41,6 +42,10 @@ class RemoteJob:
         batch_size: Batch size of the random inputs.
         seed: Seed of the random inputs.
         energy_meter: Energy meter read on the board (``profilers.energy``), or None.
+        probe: The disturbance probe timed beside each model on the board; None times none.
+        cpus: CPUs the board's worker pins itself to; None leaves its affinity.
+        oversubscribe: Allow more runtime threads than the board's usable cores.
+        probe_baseline_ms: A quiet probe time known from earlier tasks (Ray), or None.
     """
 
     runtime: str = "onnxruntime"
@@ -49,8 +54,14 @@ class RemoteJob:
     batch_size: int = 1
     seed: int = 0
     energy_meter: str | None = None
+    probe: ProbeConfig | None = None
+    cpus: tuple[int, ...] | None = None
+    oversubscribe: bool = False
+    probe_baseline_ms: float | None = None
 
     def __post_init__(self) -> None:
+        if self.cpus is not None:
+            object.__setattr__(self, "cpus", tuple(int(c) for c in self.cpus))
         try:
             options = json.loads(json.dumps(dict(self.runtime_options)))
         except (TypeError, ValueError) as exc:
@@ -70,6 +81,10 @@ class RemoteJob:
             "batch_size": self.batch_size,
             "seed": self.seed,
             "energy_meter": self.energy_meter,
+            "probe": None if self.probe is None else self.probe.to_dict(),
+            "cpus": None if self.cpus is None else list(self.cpus),
+            "oversubscribe": self.oversubscribe,
+            "probe_baseline_ms": self.probe_baseline_ms,
         }
 
     @classmethod
@@ -77,22 +92,28 @@ class RemoteJob:
         """Build a job from ``to_dict`` output."""
         data = dict(data)
         data["timing"] = TimingConfig.from_dict(data.get("timing", {}))
+        if data.get("probe") is not None:
+            data["probe"] = ProbeConfig.from_dict(data["probe"])
         return cls(**data)
 
 
 def start_runtime(job: RemoteJob) -> tuple[Any, Any, dict[str, Any]]:
-    """On the board: create the job's runtime and meter; return them and the ``hello``.
+    """On the board: pin, create the job's runtime and meter; return them and the ``hello``.
+
+    More runtime threads than the board's usable cores (without ``job.oversubscribe``) and
+    CPUs the board lacks are ``fatal``, before any thread pool is made.
 
     Returns:
         ``(runtime, meter, message)``; runtime is None when the message is ``fatal``, meter
-        None when the job reads no energy.
+        None when the job reads no energy. A ``hello`` carries the ``placement``.
     """
     from devices import host_fingerprint
     from profilers.runtimes import create_runtime
-    from profilers.targets import open_energy_meter
+    from profilers.targets import open_energy_meter, place
 
     try:
         runtime = create_runtime(job.runtime, **job.runtime_options)
+        placement = place(runtime, job.cpus, job.oversubscribe)
         runtime_info = runtime.describe()
         meter = open_energy_meter(job.energy_meter)
     except (ProfilerError, TypeError) as exc:  # unknown runtime or meter, library missing
@@ -103,17 +124,46 @@ def start_runtime(job: RemoteJob) -> tuple[Any, Any, dict[str, Any]]:
         "protocol": PROTOCOL_VERSION,
         "host": host_fingerprint(),
         "runtime_info": runtime_info,
+        "placement": placement,
     }
     return runtime, meter, hello
 
 
-def measure_file(runtime: Any, meter: Any, job: RemoteJob, key: str, path: Path) -> dict[str, Any]:
-    """On the board: time one model file; return a ``result`` or ``failed`` message."""
-    from profilers.campaign import profile_onnx
+def open_job_probe(runtime: Any, job: RemoteJob) -> Any:
+    """On the board: the job's disturbance probe, loaded by ``runtime`` and calibrated; or None."""
+    if job.probe is None:
+        return None
+    from profilers.probe import open_probe
+
+    probe = open_probe(runtime, job.probe, baseline_ms=job.probe_baseline_ms)
+    if job.probe_baseline_ms is None:
+        probe.calibrate()
+    return probe
+
+
+def measure_file(
+    runtime: Any,
+    meter: Any,
+    job: RemoteJob,
+    key: str,
+    path: Path,
+    *,
+    probe: Any = None,
+    placement: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """On the board: time one round of a model file beside the probe; ``result`` or ``failed``."""
+    from profilers.round_timing import timed_round
 
     try:
-        stats, info = profile_onnx(
-            path, runtime, job.timing, job.batch_size, seed=job.seed, energy_meter=meter
+        stats, info = timed_round(
+            path,
+            runtime,
+            job.timing,
+            job.batch_size,
+            seed=job.seed,
+            energy_meter=meter,
+            probe=probe,
+            placement=placement,
         )
     except RuntimeUnavailableError:
         raise

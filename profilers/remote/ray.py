@@ -29,6 +29,7 @@ from profilers.remote.protocol import (
     RemoteJob,
     failed_message,
     measure_file,
+    open_job_probe,
     outcome_from_message,
     start_runtime,
 )
@@ -52,20 +53,30 @@ def hello_task(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_task(job: dict[str, Any], key: str, name: str, data: bytes) -> dict[str, Any]:
-    """On a node: time one model given as bytes; the ``result`` or ``failed`` message."""
+    """On a node: time one round of a model given as bytes; ``result`` or ``failed``.
+
+    The probe starts from the job's ``probe_baseline_ms`` (the quiet time the controller has
+    seen on earlier tasks) where given, so a task timed in a slow spell is still marked.
+    """
     from devices import host_fingerprint
 
     remote_job = RemoteJob.from_dict(job)
     runtime, meter, hello = start_runtime(remote_job)
     if runtime is None:
         return hello
+    probe = open_job_probe(runtime, remote_job)
     with tempfile.TemporaryDirectory(prefix="hwnas-ray-") as folder:
         path = Path(folder) / Path(name).name
         path.write_bytes(data)
         try:
-            reply = measure_file(runtime, meter, remote_job, key, path)
+            reply = measure_file(
+                runtime, meter, remote_job, key, path, probe=probe, placement=hello["placement"]
+            )
         except RuntimeUnavailableError as exc:
             reply = failed_message(key, "load", exc)
+        finally:
+            if probe is not None:
+                probe.close()
     reply["host"] = host_fingerprint()
     return reply
 
@@ -88,6 +99,7 @@ class RayTarget(Target):
         self.resource = device.ray_resource
         self.max_in_flight = max_in_flight
         self._ray: ModuleType | None = None
+        self._baseline_ms: float | None = None  # fastest probe window seen on the farm
 
     def _options(self) -> dict[str, Any]:
         # num_cpus=0: the device resource alone decides where and how many run at once.
@@ -140,7 +152,6 @@ class RayTarget(Target):
     def measure(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
         ray = self._ray
         task = ray.remote(measure_task).options(**self._options())
-        job = self.job.to_dict()
         pending: dict[Any, tuple[str, Path]] = {}
         jobs = iter(jobs)
         exhausted = False
@@ -155,6 +166,7 @@ class RayTarget(Target):
                 if isinstance(path, Failed):
                     yield path
                     continue
+                job = self.job.to_dict() | {"probe_baseline_ms": self._baseline_ms}
                 ref = task.remote(job, key, path.name, path.read_bytes())
                 pending[ref] = (key, path)
             if not pending:
@@ -176,4 +188,7 @@ class RayTarget(Target):
                     f"{self.device.name} stopped measuring at {key!r}: "
                     f"{reply.get('error_type')}: {reply.get('error')}"
                 )
+            windows = ((reply.get("info") or {}).get("round") or {}).get("probe_ms") or []
+            if windows:
+                self._baseline_ms = min([*windows, self._baseline_ms or min(windows)])
             yield outcome_from_message(reply, path, reply.get("host", {}))

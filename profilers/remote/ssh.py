@@ -129,12 +129,18 @@ class SshTarget(Target):
                     f"{reply.get('error_type')}: {reply.get('error')}"
                 )
             yield outcome_from_message(reply, path, self._host)
-        self._exchange(encode({"type": "end"}), None, expect_reply=False)
 
     def close(self) -> None:
+        """Say ``end`` to the worker (several ``measure`` calls may share one connection)."""
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        try:
+            if proc.stdin is not None and proc.poll() is None:
+                proc.stdin.write(encode({"type": "end"}))
+                proc.stdin.flush()
+        except (OSError, ValueError):
+            pass
         try:
             if proc.stdin is not None:
                 proc.stdin.close()

@@ -24,6 +24,7 @@ from profilers.remote.protocol import (
     encode,
     failed_message,
     measure_file,
+    open_job_probe,
     start_runtime,
 )
 
@@ -49,9 +50,25 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         return 2
     job = RemoteJob.from_dict(start["job"])
     runtime, meter, hello = start_runtime(job)
+    probe = None
+    if runtime is not None:
+        try:
+            probe = open_job_probe(runtime, job)
+        except Exception as exc:  # the probe is our own fixed model: not running it is fatal
+            hello = {"type": "fatal", "error_type": type(exc).__name__, "error": f"probe: {exc}"}
+            runtime = None
     send(hello)
     if runtime is None:
         return 1
+    try:
+        return _serve_models(inp, send, runtime, meter, job, probe, hello["placement"])
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def _serve_models(inp, send, runtime, meter, job, probe, placement) -> int:
+    """Time each model the controller sends, one round each, until ``end``."""
     with tempfile.TemporaryDirectory(prefix="hwnas-worker-") as folder:
         while True:
             line = inp.readline()
@@ -71,7 +88,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
                 continue
             path.write_bytes(data)
             try:
-                send(measure_file(runtime, meter, job, key, path))
+                send(measure_file(runtime, meter, job, key, path, probe=probe, placement=placement))
             except RuntimeUnavailableError as exc:  # e.g. a provider missing on this board
                 send({"type": "fatal", "error_type": type(exc).__name__, "error": str(exc)})
                 return 1

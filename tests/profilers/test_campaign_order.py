@@ -1,9 +1,10 @@
-"""A profile measures the 10 reference cells (the device embedding) first, then the samples."""
+"""A profile lists the 10 reference cells first; a campaign times them in shuffled rounds."""
 
 from devices import Device
 from hwnas.core.spaces.nb201 import NB201Space
 from hwnas.jobs import ProfileConfig, profile_archs
 from profilers import MeasurementStore, create_runtime, run_campaign
+from profilers.rounds import RoundsConfig, base_plan
 
 
 def test_the_10_reference_cells_come_first_then_distinct_samples():
@@ -12,9 +13,13 @@ def test_the_10_reference_cells_come_first_then_distinct_samples():
     assert len(archs) == 17 and len(set(archs)) == 17
 
 
-def test_campaign_measures_and_reports_in_item_order(tiny_onnx_factory, tmp_path, fast_timing):
-    items = [(key, tiny_onnx_factory(f"{key}.onnx")) for key in ("ref0", "ref1", "s0", "s1")]
+def test_campaign_times_the_seeded_plan_of_rounds_and_stores_in_item_order(
+    tiny_onnx_factory, tmp_path, fast_timing
+):
+    keys = ("ref0", "ref1", "s0", "s1")
+    items = [(key, tiny_onnx_factory(f"{key}.onnx")) for key in keys]
     device = Device(name="ci-box", kind="cpu", runtimes=("onnxruntime",))
+    rounds = RoundsConfig(rounds=3, max_rounds=3, probe=None, seed=4)
     seen = []
     with MeasurementStore(tmp_path / "s.sqlite") as store:
         result = run_campaign(
@@ -23,11 +28,15 @@ def test_campaign_measures_and_reports_in_item_order(tiny_onnx_factory, tmp_path
             create_runtime("onnxruntime", intra_op_threads=1),
             device,
             timing=fast_timing,
-            progress=lambda done, total, key, row: seen.append((done, total, key)),
+            rounds=rounds,
+            progress=lambda done, total, key, row: seen.append((done, total, key, row.round)),
         )
-        assert [m.key for m in store.measurements()] == ["ref0", "ref1", "s0", "s1"]
-    assert result.measured == ("ref0", "ref1", "s0", "s1")
-    assert seen == [(1, 4, "ref0"), (2, 4, "ref1"), (3, 4, "s0"), (4, 4, "s1")]
+        assert [m.key for m in store.measurements()] == list(keys)
+        assert all(m.rounds.rounds == 3 for m in store.measurements())
+        assert len(store.rounds()) == 12
+    assert result.measured == keys
+    assert [(key, r) for _, _, key, r in seen] == base_plan(list(keys), rounds)
+    assert [(done, total) for done, total, _, _ in seen] == [(i, 12) for i in range(1, 13)]
 
 
 def test_fbnet_profiles_the_table_references_first_then_table_networks():

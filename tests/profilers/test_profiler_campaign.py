@@ -19,6 +19,10 @@ from profilers import (
     run_campaign,
 )
 from profilers.campaign import file_sha256
+from profilers.measurement import RoundRecord
+from profilers.rounds import RoundsConfig
+
+TWO_ROUNDS = RoundsConfig(rounds=2, max_rounds=2, probe=None)
 
 
 @pytest.fixture
@@ -62,12 +66,25 @@ def test_campaign_measures_writes_and_reports_progress(
         ("b", lambda: tiny_onnx_factory("b.onnx")),  # exported lazily
     ]
     result = run_campaign(
-        items, store, runtime, device, timing=fast_timing, progress=lambda *a: calls.append(a)
+        items,
+        store,
+        runtime,
+        device,
+        timing=fast_timing,
+        rounds=TWO_ROUNDS,
+        progress=lambda *a: calls.append(a),
     )
     assert result.measured == ("a", "b") and result.skipped == () and result.total == 2
-    assert [(done, total, key) for done, total, key, _ in calls] == [(1, 2, "a"), (2, 2, "b")]
+    assert [(done, total) for done, total, _, _ in calls] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+    assert sorted(key for _, _, key, _ in calls) == ["a", "a", "b", "b"]
     m = store.get("a", "ci-box", "onnxruntime")
-    assert calls[0][3] == m
+    a_rounds = [row for _, _, key, row in calls if key == "a"]
+    assert all(isinstance(row, RoundRecord) for row in a_rounds)
+    assert a_rounds == store.rounds("a")
+    assert m.latency.median_ms == pytest.approx(
+        sum(r.latency.median_ms for r in a_rounds) / 2  # the median of two rounds
+    )
+    assert m.rounds.rounds == 2 and m.rounds.unstable is not None
     assert (m.precision, m.batch_size) == ("fp32", 1)
     assert m.energy_mj is None and m.energy_reason == "no energy meter on this device"
     assert m.runtime_info == runtime.describe()
@@ -82,7 +99,14 @@ def test_campaign_measures_writes_and_reports_progress(
 def test_campaign_resumes_without_exporting_stored_keys(
     tiny_onnx_factory, store, runtime, device, fast_timing
 ):
-    run_campaign([("a", tiny_onnx_factory("a.onnx"))], store, runtime, device, timing=fast_timing)
+    run_campaign(
+        [("a", tiny_onnx_factory("a.onnx"))],
+        store,
+        runtime,
+        device,
+        timing=fast_timing,
+        rounds=TWO_ROUNDS,
+    )
     calls = []
     result = run_campaign(
         [("a", must_not_be_called), ("b", lambda: tiny_onnx_factory("b.onnx"))],
@@ -90,10 +114,11 @@ def test_campaign_resumes_without_exporting_stored_keys(
         runtime,
         device,
         timing=fast_timing,
+        rounds=TWO_ROUNDS,
         progress=lambda *a: calls.append(a),
     )
     assert (result.measured, result.skipped) == (("b",), ("a",))
-    assert calls[0] == (1, 2, "a", None)
+    assert calls[0] == (1, 3, "a", None)
     assert [m.key for m in store.measurements()] == ["a", "b"]
 
 
@@ -124,18 +149,27 @@ def test_interrupted_campaign_keeps_finished_rows_and_resumes(
         raise KeyboardInterrupt  # the user pressed Ctrl-C during the third export
 
     items = [("a", tiny_onnx_factory("a.onnx")), ("b", tiny_onnx_factory("b.onnx"))]
+    rounds = RoundsConfig(rounds=3, max_rounds=3, probe=None, seed=1)
     with MeasurementStore(path) as store, pytest.raises(KeyboardInterrupt):
-        run_campaign([*items, ("c", broken)], store, runtime, device, timing=fast_timing)
+        run_campaign(
+            [*items, ("c", broken)], store, runtime, device, timing=fast_timing, rounds=rounds
+        )
     with MeasurementStore(path) as store:
-        assert [m.key for m in store.measurements()] == ["a", "b"]
+        before = {(r.key, r.round): r.created_at for r in store.rounds()}
+        assert before and all(key in "ab" for key, _ in before)  # rounds kept, no cell yet
+        assert store.measurements() == []
         result = run_campaign(
-            [("a", must_not_be_called), ("b", must_not_be_called), ("c", tiny_onnx_factory())],
+            [*items, ("c", tiny_onnx_factory())],
             store,
             runtime,
             device,
             timing=fast_timing,
+            rounds=rounds,
         )
-    assert (result.measured, result.skipped) == (("c",), ("a", "b"))
+        after = {(r.key, r.round): r.created_at for r in store.rounds()}
+        assert [m.key for m in store.measurements()] == ["a", "b", "c"]
+    assert result.measured == ("a", "b", "c")
+    assert len(after) == 9 and all(after[pair] == t for pair, t in before.items())
 
 
 def test_bad_model_is_recorded_as_failed_and_the_campaign_goes_on(
@@ -174,7 +208,7 @@ def test_energy_of_a_meter_lands_in_the_row(tiny_onnx, store, fast_timing, monke
         stats = time_callable(lambda: None, timing)
         return stats, {"energy": measured.to_dict()}
 
-    monkeypatch.setattr("profilers.campaign.profile_session", fake_profile_session)
+    monkeypatch.setattr("profilers.profile.profile_session", fake_profile_session)
     device = Device(name="jetson", kind="sbc", runtimes=("onnxruntime",), energy_meter="jetson")
     runtime = create_runtime("onnxruntime", intra_op_threads=1)
     run_campaign([("a", tiny_onnx)], store, runtime, device, timing=fast_timing)

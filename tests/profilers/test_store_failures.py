@@ -77,18 +77,16 @@ def test_failure_fields_are_checked():
 
 
 def test_schema_1_store_is_migrated_keeping_its_rows(tmp_path):
+    from tests.profilers.old_store_schemas import write_v2_store
+
     path = tmp_path / "old.sqlite"
-    with MeasurementStore(path) as store:
-        store.add(measurement("a"))
-    with sqlite3.connect(path) as conn:  # what hwnas with schema 1 wrote: no failures table
-        conn.execute("DROP TABLE failures")
-        conn.execute("PRAGMA user_version = 1")
+    write_v2_store(path, v1=True)  # what hwnas with schema 1 wrote: no failures table
     with MeasurementStore(path) as store:
         assert [m.key for m in store.measurements()] == ["a"]
         store.add_failure(failure("b"))
         assert [f.key for f in store.failures()] == ["b"]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
 
 
 def test_unknown_old_schema_is_refused(tmp_path):

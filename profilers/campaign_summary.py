@@ -1,0 +1,99 @@
+"""The one summary a campaign of rounds prints: disturbed and re-timed rounds, unstable cells."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FIXES = (
+    "time them again when the machine is quieter (the same command re-times nothing else "
+    "after deleting their rows), pin the timed process with --cpus, or give more rounds"
+)
+
+
+@dataclass(frozen=True)
+class UnstableCell:
+    """A cell the campaign flagged: its rounds disagree beyond the campaign's threshold.
+
+    Attributes:
+        key: The cell.
+        round_spread: Half-width of the interval of its median over rounds, relative.
+        rounds: Rounds timed.
+        disturbed_rounds: Of those, rounds whose probe ran slow.
+        reason: ``"rounds disagree"`` or ``"too few undisturbed rounds"``.
+    """
+
+    key: str
+    round_spread: float
+    rounds: int
+    disturbed_rounds: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class CampaignSummary:
+    """What the rounds of a campaign came to.
+
+    Attributes:
+        cells: Cells summarised in this run.
+        rounds_timed: Rounds timed in this run.
+        disturbed_rounds: Rounds of this run whose probe ran slow beyond the threshold.
+        retimed_rounds: Rounds timed again because an earlier round was disturbed.
+        extra_rounds: Rounds added because a cell's rounds disagreed.
+        waited_s: Seconds waited for quiet before rounds.
+        probe_baseline_ms: The probe's quiet time, or None where no probe ran.
+        probe_threshold: The ratio over it that marks a round disturbed.
+        unstable_threshold: Round spread above which a cell is flagged.
+        unstable: Flagged cells, worst first.
+        time_capped: Whether the time cap stopped extra rounds that were still wanted.
+    """
+
+    cells: int
+    rounds_timed: int
+    disturbed_rounds: int
+    retimed_rounds: int
+    extra_rounds: int
+    waited_s: float
+    probe_baseline_ms: float | None
+    probe_threshold: float | None
+    unstable_threshold: float
+    unstable: tuple[UnstableCell, ...] = ()
+    time_capped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the summary as JSON data."""
+        return asdict(self)
+
+    def lines(self, shown: int = 3) -> list[str]:
+        """Return the summary as a few lines of text, naming the ``shown`` worst cells."""
+        probe = (
+            f"probe over {self.probe_threshold:g}x its quiet {self.probe_baseline_ms:.3f} ms"
+            if self.probe_baseline_ms is not None and self.probe_threshold is not None
+            else "no probe"
+        )
+        lines = [
+            f"rounds: {self.rounds_timed} timed; {self.disturbed_rounds} disturbed ({probe}), "
+            f"{self.retimed_rounds} re-timed; {self.extra_rounds} extra where rounds disagreed"
+            + ("; time cap reached" if self.time_capped else "")
+        ]
+        if self.waited_s > 0:
+            lines.append(f"waited {self.waited_s:.1f} s in all for the machine to be quiet")
+        if not self.unstable:
+            lines.append(
+                f"unstable: none of {self.cells} cells (rounds agree within "
+                f"±{100 * self.unstable_threshold:.1f} %)"
+            )
+            return lines
+        worst = ", ".join(
+            f"{cell.key} (±{100 * cell.round_spread:.1f} %, {cell.disturbed_rounds} of "
+            f"{cell.rounds} rounds disturbed)"
+            for cell in self.unstable[:shown]
+        )
+        more = len(self.unstable) - min(shown, len(self.unstable))
+        lines.append(
+            f"unstable: {len(self.unstable)} of {self.cells} cells (rounds disagree by more "
+            f"than ±{100 * self.unstable_threshold:.1f} %); worst: {worst}"
+            + (f" and {more} more" if more else "")
+            + f". To fix: {FIXES}"
+        )
+        return lines

@@ -1,0 +1,241 @@
+"""The disturbance probe: a fixed reference workload timed beside each round.
+
+The probe is a small fixed network (four 3x3 convolutions of 16 channels on a 32x32 input,
+seeded weights), loaded by the campaign's own runtime with the same threads, so that it
+feels what the cells feel. Before and after each round it is timed for a short window; the
+window's median over the quiet baseline (the fastest window seen) is the round's
+``probe_ratio``. A round whose ratio exceeds ``ProbeConfig.threshold`` is disturbed. Before
+a round the probe also waits, within bounds, for the machine to be quiet again.
+
+ONNX runtimes load the probe as an ONNX file; PyTorch runtimes as a module, so on a GPU
+``torch-cudagraph`` replays it as a CUDA graph timed with CUDA events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from profilers.errors import ConfigError
+from profilers.timing import Timer
+
+PROBE_CHANNELS = 16
+PROBE_SIZE = 32
+PROBE_LAYERS = 4
+PROBE_SEED = 20260101
+PROBE_OPSET = 17
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How the probe is timed and when a round counts as disturbed.
+
+    Attributes:
+        runs: Timed runs per probe window (their median is the window's time).
+        threshold: A round is disturbed when a probe window beside it is slower than this
+            multiple of the quiet baseline.
+        calibration_windows: Windows timed when the probe opens; the fastest is the first
+            baseline (later faster windows lower it).
+        max_wait_s: Longest wait for quiet before one round.
+        max_total_wait_s: Longest wait for quiet over a whole campaign.
+        wait_step_s: Pause between two looks at the probe while waiting.
+    """
+
+    runs: int = 25
+    threshold: float = 1.2
+    calibration_windows: int = 5
+    max_wait_s: float = 1.0
+    max_total_wait_s: float = 15.0
+    wait_step_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        for name in ("runs", "calibration_windows"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"ProbeConfig.{name} must be an integer >= 1, got {value!r}")
+        for name in ("threshold", "max_wait_s", "max_total_wait_s", "wait_step_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"ProbeConfig.{name} must be a number, got {value!r}")
+            if not math.isfinite(value) or value < 0:
+                raise ConfigError(f"ProbeConfig.{name} must be finite and >= 0, got {value!r}")
+        if self.threshold <= 1:
+            raise ConfigError(
+                f"ProbeConfig.threshold must be > 1 (a multiple of the quiet time), "
+                f"got {self.threshold}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as JSON data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProbeConfig:
+        """Build a config from ``to_dict`` output; missing keys take their defaults."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"ProbeConfig.from_dict: unknown keys {unknown}")
+        return cls(**dict(data))
+
+
+class DisturbanceProbe:
+    """Times the reference workload in windows and keeps the quiet baseline.
+
+    Args:
+        run: One run of the probe workload (its inputs already placed).
+        timer: Times one run (the probe session's own timer).
+        config: Window length, threshold and waiting bounds.
+        clock: Monotonic nanoseconds, for the waiting bounds (tests pass a fake one).
+        sleep: Pauses while waiting (tests pass a fake one).
+        baseline_ms: A baseline known from before (e.g. from other Ray tasks); None
+            calibrates one on the first use.
+        close: Releases the probe's session.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[], object],
+        timer: Timer,
+        config: ProbeConfig | None = None,
+        *,
+        clock: Callable[[], int] = time.perf_counter_ns,
+        sleep: Callable[[float], None] = time.sleep,
+        baseline_ms: float | None = None,
+        close: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config or ProbeConfig()
+        self._run = run
+        self._timer = timer
+        self._clock = clock
+        self._sleep = sleep
+        self._close = close
+        self.baseline_ms = baseline_ms
+        self.waited_total_s = 0.0
+
+    def window_ms(self) -> float:
+        """Time one window (after one untimed run) and return its median in ms."""
+        self._timer.time_ns(self._run)
+        samples = [self._timer.time_ns(self._run) for _ in range(self.config.runs)]
+        ms = float(np.median(samples)) / 1e6
+        if self.baseline_ms is None or ms < self.baseline_ms:
+            self.baseline_ms = ms
+        return ms
+
+    def calibrate(self) -> float:
+        """Time ``calibration_windows`` windows; return the baseline (the fastest window)."""
+        for _ in range(self.config.calibration_windows):
+            self.window_ms()
+        assert self.baseline_ms is not None
+        return self.baseline_ms
+
+    def ratio(self, window_ms: float) -> float:
+        """Return ``window_ms`` over the quiet baseline."""
+        if self.baseline_ms is None:
+            self.calibrate()
+        assert self.baseline_ms is not None
+        return window_ms / self.baseline_ms if self.baseline_ms > 0 else 1.0
+
+    def wait_for_quiet(self) -> float:
+        """Wait until a window is within the threshold, within the bounds; return seconds waited.
+
+        Returns at once when the machine is quiet or the campaign's wait budget is spent.
+        """
+        if self.baseline_ms is None:
+            self.calibrate()
+        start = self._clock()
+        limit_s = min(self.config.max_wait_s, self.config.max_total_wait_s - self.waited_total_s)
+        waited_s = 0.0
+        while self.ratio(self.window_ms()) > self.config.threshold and waited_s < limit_s:
+            self._sleep(min(self.config.wait_step_s, max(0.0, limit_s - waited_s)))
+            waited_s = (self._clock() - start) / 1e9
+        self.waited_total_s += waited_s
+        return waited_s
+
+    def close(self) -> None:
+        """Release the probe's session; idempotent."""
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
+
+def probe_onnx_path(folder: str | Path | None = None) -> Path:
+    """Return the probe's ONNX file, written once per content into ``folder`` (default tmp)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(PROBE_SEED)
+    c, s = PROBE_CHANNELS, PROBE_SIZE
+    nodes, weights, prev = [], [], "x"
+    for i in range(PROBE_LAYERS):
+        w = (rng.standard_normal((c, c, 3, 3)) / math.sqrt(9 * c)).astype(np.float32)
+        weights.append(numpy_helper.from_array(w, f"w{i}"))
+        nodes.append(helper.make_node("Conv", [prev, f"w{i}"], [f"c{i}"], pads=[1, 1, 1, 1]))
+        nodes.append(helper.make_node("Relu", [f"c{i}"], [f"r{i}"]))
+        prev = f"r{i}"
+    graph = helper.make_graph(
+        nodes,
+        "hwnas_probe",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", c, s, s])],
+        [helper.make_tensor_value_info(prev, TensorProto.FLOAT, ["batch", c, s, s])],
+        initializer=weights,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", PROBE_OPSET)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    path = Path(folder or tempfile.gettempdir()) / f"hwnas-probe-{digest}.onnx"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    onnx.checker.check_model(str(path))
+    return path
+
+
+def probe_torch_model() -> Any:
+    """Return the probe as a ``TorchModel`` (the same network as the ONNX probe)."""
+    from profilers.runtimes.base import InputSpec
+    from profilers.runtimes.torch import TorchModel
+
+    def build() -> Any:
+        import torch
+
+        torch.manual_seed(PROBE_SEED)
+        layers = []
+        for _ in range(PROBE_LAYERS):
+            layers += [torch.nn.Conv2d(PROBE_CHANNELS, PROBE_CHANNELS, 3, padding=1, bias=False)]
+            layers += [torch.nn.ReLU()]
+        return torch.nn.Sequential(*layers).eval()
+
+    shape = (None, PROBE_CHANNELS, PROBE_SIZE, PROBE_SIZE)
+    return TorchModel(build, (InputSpec("x", shape, np.dtype("float32")),), name="hwnas_probe")
+
+
+def open_probe(
+    runtime: Any, config: ProbeConfig | None = None, *, baseline_ms: float | None = None
+) -> DisturbanceProbe:
+    """Load the probe with ``runtime`` (its threads and device) and return it, ready to time.
+
+    ONNX runtimes get the ONNX probe, PyTorch runtimes (``model_format == "torch"``) the
+    module; on ``torch-cudagraph`` the probe is a replayed CUDA graph timed by CUDA events.
+    """
+    model = probe_torch_model() if runtime.model_format == "torch" else probe_onnx_path()
+    session = runtime.load(model)
+    try:
+        run = session.prepare(session.random_inputs(1, seed=PROBE_SEED))
+        timer = session.timer()
+    except BaseException:
+        session.close()
+        raise
+    return DisturbanceProbe(run, timer, config, baseline_ms=baseline_ms, close=session.close)
