@@ -48,15 +48,17 @@ def build_network(spec: TrainedModelSpec) -> nn.Module:
 
     `spec.network` holds the size keywords: those the space's constructor takes (FBNet's
     `macro`) configure the space, the others (NB201's `channels`, `cells_per_stage`) go to
-    its `build`. A DARTS genotype is built by `DartsNetwork` while no space named as its
-    genotype is registered.
+    its `build`.
+
+    Raises:
+        TrainedModelError: an unknown space, or an architecture or size it cannot build.
     """
     from hwnas.core.spaces import UnknownSpaceError, create_space
 
     try:
         space = create_space(spec.space)
-    except UnknownSpaceError:
-        return _build_genotype(spec)
+    except UnknownSpaceError as err:
+        raise TrainedModelError(f"model.json: {err}") from None
     accepted = inspect.signature(type(space).__init__).parameters
     space_kwargs = {k: v for k, v in spec.network.items() if k in accepted and k != "self"}
     build_kwargs = {k: v for k, v in spec.network.items() if k not in space_kwargs}
@@ -70,25 +72,6 @@ def build_network(spec: TrainedModelSpec) -> nn.Module:
             f"model.json: cannot build {spec.space} architecture {spec.arch!r} with "
             f"{spec.network}: {err}"
         ) from err
-
-
-def _build_genotype(spec: TrainedModelSpec) -> nn.Module:
-    """A DARTS genotype's network (`DartsNetwork`), until the space registry builds them."""
-    from hwnas.core.spaces.darts_genotype import Genotype, GenotypeError
-
-    try:
-        genotype = Genotype.from_string(spec.arch)
-    except GenotypeError as err:
-        raise TrainedModelError(
-            f"model.json: unknown search space {spec.space!r} and {spec.arch!r} is not a DARTS "
-            f"genotype either ({err})"
-        ) from err
-    from hwnas.methods.darts.network import DartsNetwork
-
-    size = {"channels": 16, "layers": 5, **spec.network}
-    return DartsNetwork(
-        genotype, size["channels"], size["layers"], spec.num_classes, spec.network_input[0]
-    )
 
 
 def build_deployable(spec: TrainedModelSpec) -> DeployableNetwork:

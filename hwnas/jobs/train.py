@@ -29,8 +29,8 @@ _OWN_FILES = (
     "checkpoint",
     "checkpoint.old",
 )
-_SMALL_CELLS = {"cells_per_stage": 1, "layers": 5}
-"""Default depth per size keyword: 1 NB201 cell per stage, 5 DARTS cells (small data, CPU)."""
+SMALL_DEPTH = {"cells_per_stage": 1, "layers": 5}
+"""Default depth per depth keyword: 1 NB201 cell per stage, 5 DARTS cells (small data, CPU)."""
 DEFAULT_CHANNELS = 16
 
 
@@ -131,16 +131,13 @@ def check_out_dir(out: Path) -> None:
 
 def _parse_arch(job: TrainJob) -> tuple[str, str]:
     """(space, canonical architecture string)."""
-    from hwnas.core.spaces import UnknownSpaceError, create_space
-    from hwnas.core.spaces.darts_genotype import Genotype, load_genotype
+    from hwnas.core.spaces import create_space
+    from hwnas.core.spaces.darts_genotype import load_genotype
 
     if job.genotype is not None:
         genotype = load_genotype(job.genotype)
         return genotype.space, str(genotype)
-    try:
-        space = create_space(job.space)
-    except UnknownSpaceError:
-        return job.space, str(Genotype.from_string(job.arch))
+    space = create_space(job.space)
     try:
         return job.space, str(space.parse(job.arch))
     except ValueError as err:
@@ -148,23 +145,20 @@ def _parse_arch(job: TrainJob) -> tuple[str, str]:
 
 
 def _network_size(job: TrainJob, space_name: str) -> tuple[dict[str, Any], int]:
-    """(size keywords of the space's `build`, input channels of its network)."""
-    import inspect
+    """(size keywords of the space's `build`, input channels of its network).
 
-    from hwnas.core.spaces import UnknownSpaceError, create_space
+    Width: `job.channels` or 16. Depth (the space's `depth_keyword`): `job.cells` or a small
+    default for small data and CPUs (`SMALL_DEPTH`: 1 NB201 cell per stage, 5 DARTS cells).
+    """
+    from hwnas.core.spaces import create_space
 
-    try:
-        space = create_space(space_name)
-        keywords = set(inspect.signature(space.build).parameters)
-        channels_in = int(space.input_shape[0])
-    except UnknownSpaceError:  # DARTS genotypes, built by DartsNetwork (core.deployable)
-        keywords, channels_in = {"channels", "layers"}, 3
+    space = create_space(space_name)
     size: dict[str, Any] = {}
-    if "channels" in keywords:
+    if "channels" in space.size_defaults:
         size["channels"] = job.channels or DEFAULT_CHANNELS
-    depth = next((k for k in _SMALL_CELLS if k in keywords), None)
+    depth = space.depth_keyword
     if depth is not None:
-        size[depth] = job.cells or _SMALL_CELLS[depth]
+        size[depth] = job.cells or SMALL_DEPTH.get(depth, space.size_defaults[depth])
     unused = [
         flag
         for flag, given, applies in (
@@ -178,7 +172,8 @@ def _network_size(job: TrainJob, space_name: str) -> tuple[dict[str, Any], int]:
             f"{' and '.join(unused)} do not apply to {space_name} networks (their size is fixed "
             "by the space's setting)"
         )
-    return size, channels_in
+    space.check_sizes(**size)
+    return size, int(space.input_shape[0])
 
 
 def _prepare_out(out: Path, run_key: dict[str, Any], force: bool) -> None:
