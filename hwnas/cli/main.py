@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from pathlib import Path
 
 from hwnas.cli.export import add_export_arguments
 from hwnas.cli.outputs import add_force_options, check_output
+from hwnas.cli.run import RUN_EXPORTER, add_training_arguments
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
 from hwnas.core.spaces import create_space, table_spaces
 from hwnas.errors import family_of, user_errors
@@ -261,45 +261,39 @@ def _print_export(report) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from hwnas.cli.run import print_run, training_plan
     from hwnas.jobs import run_pipeline
+    from hwnas.methods.training.progress import EpochProgress
 
     device = _device(args)
     out = args.out or DEFAULT_RUNS_DIR / device.name
     bar, progress = _progress_bar(f"profiling {device.name}")
+    stages = iter(range(1, 5))
+
+    def stage(message: str) -> None:
+        number = next(stages)
+        if number > 1:
+            bar.stop()  # one live display at a time: the training shows its own
+        print(f"[{number}/4] {message}", flush=True)
+
     with bar:
         result = run_pipeline(
             out,
             budget_ms=args.latency_budget_ms,
             config=_profile_config(args),
-            dataset=args.dataset,
+            plan=training_plan(args),
+            rank_by_table=args.dataset,
             confidence=None if args.no_margin else (args.confidence or 0.9),
             device=device,
             progress=progress,
+            train_progress=EpochProgress(),
+            stage=stage,
         )
-    chosen = result.generate.chosen
-    how = " (median measured latency; set --latency-budget-ms)" if result.budget_from_median else ""
-    print(f"device: {device.name}; {len(result.profile.latency_ms)} cells profiled")
-    print(f"budget: {result.budget_ms:.3f} ms{how}")
-    print(f"chosen: {chosen.arch}")
-    print(
-        f"predicted latency: {chosen.predicted_latency_ms:.3f} ms ({_bound_text(result.generate)})"
-    )
-    print(f"{result.generate.dataset} test accuracy: {chosen.accuracy:.2f}%")
-    _print_export(result.export)
-    summary = {
-        "device": device.name,
-        "budget_ms": result.budget_ms,
-        "arch": chosen.arch,
-        "predicted_latency_ms": chosen.predicted_latency_ms,
-        "measured_latency_ms": result.export.measured_latency["median_ms"],
-        "max_abs_error": result.export.max_abs_error,
-        "onnx": result.export.onnx_path,
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print_run(result, _bound_text(result.generate))
     return 0 if result.export.passed else 1
 
 
-def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
+def _add_runtime_options(parser: argparse.ArgumentParser, exporter: str = "auto") -> None:
     parser.add_argument("--batch-size", type=positive_int, default=1, help="(default 1)")
     parser.add_argument(
         "--threads",
@@ -309,14 +303,15 @@ def _add_runtime_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--exporter",
-        default="auto",
+        default=exporter,
         choices=("auto", "dynamo", "legacy"),
-        help="ONNX exporter (default: the torch.export-based one, legacy as fallback)",
+        help="ONNX exporter (auto: the torch.export-based one, legacy as fallback; default "
+        f"{exporter})",
     )
 
 
-def _add_profile_options(parser: argparse.ArgumentParser) -> None:
-    _add_runtime_options(parser)
+def _add_profile_options(parser: argparse.ArgumentParser, exporter: str = "auto") -> None:
+    _add_runtime_options(parser, exporter)
     parser.add_argument(
         "--samples",
         type=non_negative_int,
@@ -343,12 +338,17 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="output folder (default hwnas-runs/<device>)")
 
 
-def _add_margin_options(parser: argparse.ArgumentParser) -> None:
+def _add_margin_options(
+    parser: argparse.ArgumentParser, table_flags: tuple[str, ...] = ("--dataset",)
+) -> None:
+    alias = f" ({', '.join(table_flags[1:])} is an alias)" if len(table_flags) > 1 else ""
     parser.add_argument(
-        "--dataset",
+        *table_flags,
+        dest="dataset",
         default="cifar10",
         choices=DATASETS,
-        help="whose NAS-Bench-201 test accuracy ranks the cells (default cifar10)",
+        help="the NAS-Bench-201 table whose test accuracy ranks the cells (default cifar10); "
+        f"not training data{alias}",
     )
     margin = parser.add_mutually_exclusive_group()
     margin.add_argument(
@@ -372,15 +372,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
-        "run", help="profile this machine, generate for a budget, export (the main job)"
+        "run",
+        help="profile this machine, generate for a budget, train the chosen cell on real data, "
+        "export fp32 and int8 and measure their accuracy and latency (the main job)",
     )
-    _add_profile_options(run)
+    _add_profile_options(run, exporter=RUN_EXPORTER)
     run.add_argument(
         "--latency-budget-ms",
         type=positive_float,
         help="latency budget (default: the median measured latency)",
     )
-    _add_margin_options(run)
+    _add_margin_options(run, table_flags=("--rank-by-table", "--dataset"))
+    add_training_arguments(run)
     run.set_defaults(func=cmd_run, on_interrupt=RESUME_NOTE)
 
     profile = sub.add_parser(

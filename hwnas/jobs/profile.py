@@ -21,6 +21,7 @@ from hwnas.core.export.onnx import EXPORTERS
 from hwnas.core.spaces import create_space, table_spaces
 from hwnas.core.spaces.nb201 import NUM_ARCHS
 from hwnas.errors import InputError
+from hwnas.jobs.profile_setting import NetworkSetting, split_key
 from profilers.timing import TimingConfig, default_timing
 
 RUNTIME = "onnxruntime"
@@ -41,6 +42,9 @@ class ProfileConfig:
             (`hwnas.core.spaces.table_spaces`).
         runtime: The runtime timing the ONNX files (a registered runtime that loads ONNX).
         retry_failed: Time again the cells whose failure is stored (default: skip them).
+        network: The network timed, where it is not the space's table setting (its bare
+            network at `input_shape`): a `NetworkSetting` (the data's image shape, classes and
+            network size, preprocessing in the graph), stored under its own keys.
     """
 
     samples: int = 30
@@ -52,6 +56,7 @@ class ProfileConfig:
     space: str = "nb201"
     runtime: str = RUNTIME
     retry_failed: bool = False
+    network: NetworkSetting | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -76,6 +81,7 @@ class ProfileConfig:
     def to_dict(self) -> dict:
         data = asdict(self)
         data["timing"] = self.timing.to_dict()
+        data["network"] = None if self.network is None else self.network.to_dict()
         return data
 
     @classmethod
@@ -83,6 +89,8 @@ class ProfileConfig:
         data = dict(data)
         if "timing" in data:
             data["timing"] = TimingConfig.from_dict(data["timing"])
+        if data.get("network") is not None:
+            data["network"] = NetworkSetting.from_dict(data["network"])
         return cls(**data)
 
 
@@ -101,6 +109,8 @@ class ProfileResult:
             with their error.
         wide_csv_path: The export in the layout of the literature tables
             (``nb201_index,arch,<device>``), where one was asked for.
+        setting: The `NetworkSetting` label of the timed network; None for the table setting.
+        workdir: Where the timed ONNX files are (`timed_onnx_path`).
     """
 
     device: str
@@ -111,6 +121,8 @@ class ProfileResult:
     resumed: tuple[str, ...] = field(default_factory=tuple)
     failed: dict[str, str] = field(default_factory=dict)
     wide_csv_path: Path | None = None
+    setting: str | None = None
+    workdir: Path | None = None
 
 
 def profile_archs(config: ProfileConfig) -> list:
@@ -252,17 +264,25 @@ def profile_device(
     runtime = create_runtime(config.runtime, **options)
     space = create_space(config.space)
     export_config = OnnxExport(exporter=config.exporter)
+    setting = config.network
 
     def exporter_for(arch) -> Callable[[], Path]:
         def export() -> Path:
-            path = workdir / f"{config.space}_{table_index(config.space, arch):05d}.onnx"
-            export_onnx(space.build(arch), space.input_shape, path, export_config)
+            path = timed_onnx_path(workdir, config, arch)
+            if setting is None:
+                network, input_shape = space.build(arch), space.input_shape
+            else:
+                network, input_shape = setting.build(config.space, arch)
+            export_onnx(network, input_shape, path, export_config)
             return path
 
         return export
 
+    def key_of(arch) -> str:
+        return str(arch) if setting is None else setting.store_key(arch)
+
     archs = profile_archs(config)
-    items = [(str(arch), exporter_for(arch)) for arch in archs]
+    items = [(key_of(arch), exporter_for(arch)) for arch in archs]
     with MeasurementStore(store_path) as store:
         outcome = run_campaign(
             items,
@@ -277,18 +297,18 @@ def profile_device(
         )
         latency, failed = {}, {}
         for arch in archs:
-            key = str(arch)
+            key = key_of(arch)
             row = store.get(key, device.name, runtime.name, batch_size=config.batch_size)
             if row is not None:
-                latency[key] = row.latency.median_ms
+                latency[str(arch)] = row.latency.median_ms
                 continue
             failure = store.get_failure(key, device.name, runtime.name, "fp32", config.batch_size)
-            failed[key] = f"{failure.stage}: {failure.error_type}: {failure.error}"
-        rows = [
-            m
-            for m in store.measurements(device.name, runtime.name, "fp32", config.batch_size)
-            if in_space(config.space, m.key)
-        ]
+            failed[str(arch)] = f"{failure.stage}: {failure.error_type}: {failure.error}"
+        rows = _setting_rows(
+            store.measurements(device.name, runtime.name, "fp32", config.batch_size),
+            config.space,
+            None if setting is None else setting.label,
+        )
         if wide_csv_path is not None:
             write_wide_csv(
                 wide_csv_path,
@@ -308,4 +328,24 @@ def profile_device(
         resumed=tuple(outcome.skipped),
         failed=failed,
         wide_csv_path=None if wide_csv_path is None else Path(wide_csv_path),
+        setting=None if setting is None else setting.label,
+        workdir=workdir,
     )
+
+
+def timed_onnx_path(workdir: str | Path, config: ProfileConfig, arch) -> Path:
+    """Where `profile_device` writes the timed ONNX file of `arch` (a folder per setting)."""
+    folder = Path(workdir) if config.network is None else Path(workdir) / config.network.label
+    return folder / f"{config.space}_{table_index(config.space, arch):05d}.onnx"
+
+
+def _setting_rows(rows, space_name: str, label: str | None) -> list:
+    """The stored rows of one space and network setting, keyed by bare architecture string."""
+    import dataclasses
+
+    kept = []
+    for row in rows:
+        arch, row_label = split_key(row.key)
+        if row_label == label and in_space(space_name, arch):
+            kept.append(row if arch == row.key else dataclasses.replace(row, key=arch))
+    return kept
