@@ -10,7 +10,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_is_fitted, check_X_y, validate_data
 
-CANDIDATES = ("linear", "huber", "gbr")
+from predictors.regressor_names import CANDIDATES
+
 FLOOR_FRACTION = 0.5
 """Predictions are clipped below at this fraction of the fastest training latency: a linear
 model can extrapolate to zero or below, no latency can."""

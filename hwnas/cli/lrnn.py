@@ -6,9 +6,7 @@ import argparse
 from pathlib import Path
 
 from hwnas.cli.types import positive_float, positive_int
-
-TASK_NAMES = ("parity", "modarith", "modarith_brackets")
-"""`hwnas.methods.lrnn.tasks.TASKS`, written out to keep numpy-only modules out of the parser."""
+from hwnas.methods.lrnn.tasks import TASKS
 
 
 def _arch(args: argparse.Namespace):
@@ -109,7 +107,7 @@ def add_commands(subparsers) -> None:
     train = commands.add_parser(
         "train", help="train an LRNN on a state-tracking task, test longer sequences"
     )
-    train.add_argument("--task", default="parity", choices=TASK_NAMES)
+    train.add_argument("--task", default="parity", choices=tuple(TASKS))
     train.add_argument("--range", default="11", choices=("01", "11"), help="eigenvalues")
     train.add_argument("--recurrence", default="diag", choices=("diag", "deltanet"))
     train.add_argument("--layers", type=positive_int, default=1)

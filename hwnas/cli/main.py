@@ -14,6 +14,7 @@ from hwnas.cli.types import non_negative_int, positive_float, positive_int, prob
 from hwnas.core.spaces import create_space, table_spaces
 from hwnas.errors import family_of, user_errors
 from hwnas.jobs.generate import DATASETS
+from predictors.regressor_names import CANDIDATES
 
 RESUME_NOTE = "every finished measurement is in the store: run the same command again to resume"
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
@@ -31,8 +32,6 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 """Modules adding subcommands: each has ``add_commands(subparsers)``; imported when the parser is
 built, so each keeps its heavy imports inside its command functions."""
-CANDIDATES = ("linear", "huber", "gbr")
-"""`predictors.regressor.CANDIDATES`, written out to keep scikit-learn out of `import hwnas.cli`."""
 
 
 def _progress_bar(label: str):

@@ -1,0 +1,26 @@
+"""Constants the command line offers are the library's own, not copies that can drift apart."""
+
+import argparse
+
+from hwnas.cli.main import build_parser
+from hwnas.methods.lrnn.tasks import TASKS
+from predictors.regressor import make_candidate
+from predictors.regressor_names import CANDIDATES
+
+
+def _choices(parser: argparse.ArgumentParser, path: tuple[str, ...], option: str) -> tuple:
+    for name in path:
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        parser = sub.choices[name]
+    action = next(a for a in parser._actions if option in a.option_strings)
+    return tuple(action.choices)
+
+
+def test_generate_model_choices_are_the_regressor_candidates():
+    assert _choices(build_parser(), ("generate",), "--model") == ("auto", *CANDIDATES)
+    for name in CANDIDATES:  # every offered name builds a model
+        assert make_candidate(name) is not None
+
+
+def test_lrnn_task_choices_are_the_registered_tasks():
+    assert _choices(build_parser(), ("lrnn", "train"), "--task") == tuple(TASKS)
