@@ -198,6 +198,43 @@ class Device:
         """Whether hwnas can run models on the device (every reach but ``"table"``)."""
         return self.reach != "table"
 
+    def require_runnable(self, why: str) -> None:
+        """Refuse a device known only from published tables; `why` ends the message.
+
+        Args:
+            why: What cannot be done there and what to do instead, e.g. ``"it cannot be
+                profiled. Profile 'local' or a board you can reach"``.
+
+        Raises:
+            DeviceError: naming the device, its reach and `why`.
+        """
+        if not self.runnable:
+            raise DeviceError(
+                f"device {self.name!r} is known only from published measurement tables "
+                f"(reach = {self.reach!r}): {why}"
+            )
+
+    def require_runtime(self, runtime: str, why: str) -> None:
+        """Refuse a device whose description does not list `runtime`; `why` ends the message.
+
+        Raises:
+            DeviceError: naming the device, its runtimes, `runtime` and `why`.
+        """
+        if runtime not in self.runtimes:
+            raise DeviceError(
+                f"device {self.name!r} lists the runtimes {list(self.runtimes)}, not "
+                f"{runtime!r}, {why}"
+            )
+
+    def require_local(self, why: str) -> None:
+        """Refuse a device this process does not run on (any reach but ``"local"``).
+
+        Raises:
+            DeviceError: naming the device, its reach and `why`.
+        """
+        if self.reach != "local":
+            raise DeviceError(f"device {self.name!r} is reached at {self.reach}; {why}")
+
     def ssh_destination(self) -> tuple[str, int | None]:
         """Return ``([user@]host, port)`` of an ssh device; port None means ssh's default.
 

@@ -173,20 +173,14 @@ def check_runnable(device, runtime: str = RUNTIME) -> None:
     Raises:
         DeviceError: naming the device and what to do instead.
     """
-    from devices import DeviceError
-
-    if not device.runnable:
-        raise DeviceError(
-            f"device {device.name!r} is known only from published measurement tables "
-            f"(reach = {device.reach!r}): it cannot be profiled. Use its latencies with "
-            f"`hwnas generate --table-device {device.name}`, or profile 'local' or a board you "
-            "can reach (a device file with reach = 'ssh://user@host' or 'ray')"
-        )
-    if runtime not in device.runtimes:
-        raise DeviceError(
-            f"device {device.name!r} lists the runtimes {list(device.runtimes)}, not {runtime!r}, "
-            f"which profiling uses here: add {runtime!r} to its runtimes if it is installed"
-        )
+    device.require_runnable(
+        f"it cannot be profiled. Use its latencies with `hwnas generate --table-device "
+        f"{device.name}`, or profile 'local' or a board you can reach (a device file with "
+        "reach = 'ssh://user@host' or 'ray')"
+    )
+    device.require_runtime(
+        runtime, f"which profiling uses here: add {runtime!r} to its runtimes if it is installed"
+    )
 
 
 def check_local(device) -> None:
@@ -195,18 +189,13 @@ def check_local(device) -> None:
     Raises:
         DeviceError: naming the device and what to do instead.
     """
-    from devices import DeviceError
-
-    if device.reach != "local":
-        raise DeviceError(
-            f"device {device.name!r} is reached at {device.reach}; this command times the local "
-            "machine only: run hwnas on that device itself, or drop 'reach' from its description"
-        )
-    if RUNTIME not in device.runtimes:
-        raise DeviceError(
-            f"device {device.name!r} lists the runtimes {list(device.runtimes)}, not {RUNTIME!r}, "
-            f"which profiling uses here: add {RUNTIME!r} to its runtimes if it is installed"
-        )
+    device.require_local(
+        "this command times the local machine only: run hwnas on that device itself, or drop "
+        "'reach' from its description"
+    )
+    device.require_runtime(
+        RUNTIME, f"which profiling uses here: add {RUNTIME!r} to its runtimes if it is installed"
+    )
 
 
 def profile_device(
