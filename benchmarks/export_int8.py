@@ -127,6 +127,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--cells", type=int, default=1)
     parser.add_argument("--calibration", type=int, default=256)
+    parser.add_argument(
+        "--accuracy-data", help="score on this spec's test split (default: the model's data)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="export_int8_"))
     started = time.perf_counter()
@@ -135,9 +138,10 @@ def main() -> None:
     )
     model, spec = load_trained_model(model_dir)
     data = load_split_dataset(spec.data["spec"])
-    test = data.test or data.val
+    scored = load_split_dataset(args.accuracy_data) if args.accuracy_data else data
+    test = scored.test or scored.val
     print(f"model {model_dir}: {spec.arch} on {spec.data['spec']} "
-          f"({time.perf_counter() - started:.0f} s)")  # fmt: skip
+          f"({time.perf_counter() - started:.0f} s)", flush=True)  # fmt: skip
     fp32 = export_onnx(model, spec.input_shape, work / "fp32.onnx", OnnxExport()).path
     calib = data.train.subset(args.calibration, seed=0).x
     paths = {"fp32": fp32}
@@ -145,8 +149,11 @@ def main() -> None:
         paths[name] = quantize_int8(fp32, work / f"int8_{i}.onnx", calib, replace(settings))
     accuracy = {k: top1(p, test.x, test.y) for k, p in paths.items()}
     latency = latencies_ms(paths, spec.input_shape)
-    print(f"{len(test.y)} test images; latency: ONNX Runtime 1 thread, batch 1, median of 5 "
-          "interleaved rounds of 100 runs")  # fmt: skip
+    where = args.accuracy_data or spec.data["spec"]
+    print(
+        f"{len(test.y)} test images of {where}; latency: ONNX Runtime 1 thread, batch 1, "
+        "median of 5 interleaved rounds of 100 runs"
+    )
     print("| file | top-1 % | drop vs fp32 (points) | latency ms | x fp32 |")
     print("|---|---|---|---|---|")
     for key in paths:

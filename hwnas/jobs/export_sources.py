@@ -103,9 +103,7 @@ def _fresh_network(space, arch, seed: int) -> ImageSource:
     torch.manual_seed(seed)
     module = _recalibrated(space.build(arch), space.input_shape)
     details = {**_costs(module, space.input_shape), "weights": f"fresh (seed {seed})"}
-    index = getattr(arch, "index", None)
-    if index is None and hasattr(space, "table_index"):
-        index = space.table_index(arch)
+    index = space.table_index(arch)
     details[f"{space.name}_table_index"] = index
     stem = space.name if index is None else f"{space.name}_{index:05d}"
     return ImageSource(
@@ -239,7 +237,7 @@ def source_from_genotype(path: str | Path, seed: int = 0) -> ImageSource:
     from safetensors.torch import load_file
 
     from hwnas.core.spaces.darts_genotype import Genotype, load_genotype
-    from hwnas.methods.darts.network import DartsNetwork
+    from hwnas.core.spaces.darts_net import DartsNetwork
 
     path = Path(path)
     trained = path.is_dir()
