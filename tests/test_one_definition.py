@@ -24,3 +24,18 @@ def test_generate_model_choices_are_the_regressor_candidates():
 
 def test_lrnn_task_choices_are_the_registered_tasks():
     assert _choices(build_parser(), ("lrnn", "train"), "--task") == tuple(TASKS)
+
+
+def test_version_is_the_installed_distributions(capsys):
+    from importlib.metadata import version
+
+    import pytest
+
+    import hwnas
+    from hwnas.cli.main import main
+
+    assert hwnas.__version__ == version("hwnas")  # pyproject.toml and hwnas/__init__.py agree
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"hwnas {hwnas.__version__}"

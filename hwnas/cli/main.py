@@ -365,9 +365,13 @@ def _add_margin_options(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `hwnas` parser: every subcommand, and ``--version``."""
+    from hwnas import __version__
+
     parser = argparse.ArgumentParser(
         prog="hwnas", description="Hardware-aware NAS: profile, generate for a budget, export."
     )
+    parser.add_argument("--version", action="version", version=f"hwnas {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
