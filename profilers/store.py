@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -240,6 +241,36 @@ class MeasurementStore:
             f.created_at,
         )  # fmt: skip
         self._write([(UPSERT_FAILURE, row)], f"the failure of key {f.key!r} on {f.device!r}")
+
+    @contextmanager
+    def transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        """Hold the store's write lock (``BEGIN IMMEDIATE``) for a read, check and write.
+
+        Inside the block, reads through this store see the rows as they are and no other
+        connection can write until the block ends, so a check made there cannot be overtaken
+        by another writer; the block commits when it ends and rolls back on any exception.
+        The block must not call ``add``, ``add_round`` or ``add_failure`` (they open their own
+        transaction).
+
+        Args:
+            what: What the block does, for the error message (``"register this writer"``).
+
+        Raises:
+            StoreError: If SQLite cannot take the lock or commit (locked past the timeout,
+                read-only, disk full).
+        """
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: could not {what} ({exc})") from exc
 
     def _write(self, statements: list[tuple[str, tuple]], what: str) -> None:
         conn = self._connection()
