@@ -1,6 +1,6 @@
 """The disturbance probe: a fixed reference workload timed beside each round.
 
-The probe is a small fixed network (four 3x3 convolutions of 16 channels on a 32x32 input,
+The probe is a small fixed network (three 3x3 convolutions of 16 channels on a 16x16 input,
 seeded weights), loaded by the campaign's own runtime with the same threads, so that it
 feels what the cells feel. Before and after each round it is timed for a short window; the
 window's median over the quiet baseline (the fastest window seen) is the round's
@@ -29,8 +29,8 @@ from profilers.errors import ConfigError
 from profilers.timing import Timer
 
 PROBE_CHANNELS = 16
-PROBE_SIZE = 32
-PROBE_LAYERS = 4
+PROBE_SIZE = 16
+PROBE_LAYERS = 3
 PROBE_SEED = 20260101
 PROBE_OPSET = 17
 
@@ -50,8 +50,8 @@ class ProbeConfig:
         wait_step_s: Pause between two looks at the probe while waiting.
     """
 
-    runs: int = 25
-    threshold: float = 1.2
+    runs: int = 20
+    threshold: float = 1.25
     calibration_windows: int = 5
     max_wait_s: float = 1.0
     max_total_wait_s: float = 15.0
