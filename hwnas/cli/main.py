@@ -72,6 +72,8 @@ def _progress_bar(label: str):
             last = "resumed"
         elif hasattr(row, "latency"):
             last = f"{row.latency.median_ms:.3f} ms"
+            if hasattr(row, "round"):  # one round of a cell
+                last += f" (round {row.round}{', disturbed' if row.disturbed else ''})"
         else:
             last = f"FAILED ({row.stage}: {row.error_type})"
         bar.update(task, completed=done - resumed, total=total - resumed, last=f"{key}  {last}")
@@ -84,6 +86,8 @@ def _progress_bar(label: str):
 def _profile_config(args: argparse.Namespace):
     from hwnas.jobs import ProfileConfig
     from profilers import TimingConfig
+    from profilers.cpus import parse_cpus
+    from profilers.rounds import RoundsConfig
 
     return ProfileConfig(
         samples=args.samples,
@@ -92,6 +96,9 @@ def _profile_config(args: argparse.Namespace):
         intra_op_threads=args.threads,
         exporter=args.exporter,
         timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
+        rounds=RoundsConfig(rounds=args.rounds, max_rounds=max(9, 2 * args.rounds - 1)),
+        cpus=None if args.cpus is None else parse_cpus(args.cpus),
+        oversubscribe=args.oversubscribe,
     )
 
 
@@ -136,6 +143,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print(f"failed: {key} {error}")
     if result.failed:
         print("(failed cells are skipped when resuming; --retry-failed times them again)")
+    for line in result.rounds.lines() if result.rounds is not None else ():
+        print(line)
     print(f"store: {store_path}")
     print(f"latencies (arch,latency_ms): {result.csv_path}")
     print(f"latencies ({args.space}_index,arch,{device.name}): {result.wide_csv_path}")
@@ -298,7 +307,8 @@ def _add_runtime_options(parser: argparse.ArgumentParser, exporter: str = "auto"
         "--threads",
         type=positive_int,
         default=None,
-        help="ONNX Runtime intra-op threads (default: every usable core)",
+        help="ONNX Runtime intra-op threads (profile and run: default 1, reproducible on a "
+        "shared machine; export: default every usable core)",
     )
     parser.add_argument(
         "--exporter",
@@ -322,7 +332,24 @@ def _add_profile_options(parser: argparse.ArgumentParser, exporter: str = "auto"
         "--max-time-s",
         type=positive_float,
         default=2.0,
-        help="time cap per cell of the repeated runs (default 2 s)",
+        help="time cap per cell of the repeated runs, shared by its rounds (default 2 s)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=positive_int,
+        default=5,
+        help="short rounds per cell, spread over the campaign; its latency is their median "
+        "(default 5)",
+    )
+    parser.add_argument(
+        "--cpus",
+        metavar="LIST",
+        help="pin the timing process to these CPUs, e.g. 0 or 0,2 or 0-3 (default: all usable)",
+    )
+    parser.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="allow --threads above the usable cores (refused otherwise)",
     )
     parser.add_argument(
         "--device",

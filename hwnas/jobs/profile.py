@@ -22,9 +22,14 @@ from hwnas.core.spaces import create_space, table_spaces
 from hwnas.core.spaces.nb201 import NUM_ARCHS
 from hwnas.errors import InputError
 from hwnas.jobs.profile_setting import NetworkSetting, split_key
+from profilers.rounds import RoundsConfig
 from profilers.timing import TimingConfig, default_timing
 
 RUNTIME = "onnxruntime"
+PROFILE_THREADS = 1
+"""Default intra-op threads of a profile: on a shared machine one thread gives the same answer
+twice (benchmarks/timing_stability.py, benchmarks/noisy_neighbour.py); pass --threads N to time
+as a deployment with N threads runs."""
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class ProfileConfig:
         samples: Cells drawn at random (seeded, distinct from the references) beyond the 10.
         seed: Seed of the draw; the same seed draws the same cells, so a rerun resumes.
         batch_size: Inference batch size.
-        intra_op_threads: ONNX Runtime intra-op threads; None uses every usable core.
+        intra_op_threads: ONNX Runtime intra-op threads; None uses ``PROFILE_THREADS`` (1).
         exporter: ONNX exporter used for the timed files ("auto", "dynamo" or "legacy").
         timing: The timing method (warm-up, repeated runs, stopping rule).
         space: The search space whose cells are timed: one with a shipped table
@@ -45,6 +50,9 @@ class ProfileConfig:
         network: The network timed, where it is not the space's table setting (its bare
             network at `input_shape`): a `NetworkSetting` (the data's image shape, classes and
             network size, preprocessing in the graph), stored under its own keys.
+        rounds: Rounds per cell, the disturbance probe and the unstable flag.
+        cpus: CPUs the timing process is pinned to (``os.sched_setaffinity``); None: all.
+        oversubscribe: Allow more threads than usable cores.
     """
 
     samples: int = 30
@@ -57,6 +65,9 @@ class ProfileConfig:
     runtime: str = RUNTIME
     retry_failed: bool = False
     network: NetworkSetting | None = None
+    rounds: RoundsConfig = field(default_factory=RoundsConfig)
+    cpus: tuple[int, ...] | None = None
+    oversubscribe: bool = False
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -82,6 +93,7 @@ class ProfileConfig:
         data = asdict(self)
         data["timing"] = self.timing.to_dict()
         data["network"] = None if self.network is None else self.network.to_dict()
+        data["rounds"] = self.rounds.to_dict()
         return data
 
     @classmethod
@@ -91,6 +103,10 @@ class ProfileConfig:
             data["timing"] = TimingConfig.from_dict(data["timing"])
         if data.get("network") is not None:
             data["network"] = NetworkSetting.from_dict(data["network"])
+        if "rounds" in data:
+            data["rounds"] = RoundsConfig.from_dict(data["rounds"])
+        if data.get("cpus") is not None:
+            data["cpus"] = tuple(data["cpus"])
         return cls(**data)
 
 
@@ -111,6 +127,8 @@ class ProfileResult:
             (``nb201_index,arch,<device>``), where one was asked for.
         setting: The `NetworkSetting` label of the timed network; None for the table setting.
         workdir: Where the timed ONNX files are (`timed_onnx_path`).
+        rounds: What the campaign's rounds came to (`profilers.CampaignSummary`: disturbed
+            and re-timed rounds, unstable cells); None when nothing was timed.
     """
 
     device: str
@@ -123,6 +141,7 @@ class ProfileResult:
     wide_csv_path: Path | None = None
     setting: str | None = None
     workdir: Path | None = None
+    rounds: object | None = None
 
 
 def profile_archs(config: ProfileConfig) -> list:
@@ -241,14 +260,15 @@ def profile_device(
     check_runnable(device, config.runtime)
     store_path = Path(store_path)
     workdir = Path(workdir) if workdir else store_path.parent / "onnx"
-    options = (
-        {} if config.intra_op_threads is None else {"intra_op_threads": config.intra_op_threads}
-    )
+    options = {"intra_op_threads": config.intra_op_threads or PROFILE_THREADS}
     job = RemoteJob(
         runtime=config.runtime,
         runtime_options=options,
-        timing=config.timing,
+        timing=config.rounds.round_timing(config.timing),
         batch_size=config.batch_size,
+        probe=config.rounds.probe,
+        cpus=config.cpus,
+        oversubscribe=config.oversubscribe,
     )
     runtime = create_runtime(config.runtime, **options)
     space = create_space(config.space)
@@ -283,6 +303,7 @@ def profile_device(
             progress=progress,
             retry_failed=config.retry_failed,
             target=target_for(device, job),
+            rounds=config.rounds,
         )
         latency, failed = {}, {}
         for arch in archs:
@@ -319,6 +340,7 @@ def profile_device(
         wide_csv_path=None if wide_csv_path is None else Path(wide_csv_path),
         setting=None if setting is None else setting.label,
         workdir=workdir,
+        rounds=outcome.summary,
     )
 
 
