@@ -18,6 +18,7 @@ from profilers.profile import file_sha256, profile_onnx  # noqa: F401 - public h
 from profilers.rounds import RoundsConfig
 from profilers.runtimes.base import Runtime
 from profilers.store import MeasurementStore
+from profilers.store_writers import registered_writer
 from profilers.targets import LocalTarget, Target
 from profilers.timing import TimingConfig
 
@@ -74,9 +75,11 @@ def run_campaign(
     get more rounds (within ``rounds.extra_time_fraction`` of the base rounds' time), and at
     the end each cell's row holds the median over its rounds, the interval of that median and
     the campaign's "unstable" flag. Before timing, the target opens (a missing runtime or an
-    unreachable board is reported first) and every stored row the campaign builds on is
-    checked to have been timed with the same runtime settings. A model that fails (export,
-    load or run) is stored as a failure and the campaign goes on.
+    unreachable board is reported first), every stored row and round of this (device,
+    runtime, precision, batch size) is checked to have been timed with the same runtime
+    settings, and the campaign registers as the setting's writer in the same transaction, so
+    that a concurrent campaign with other settings is refused (``profilers.store_writers``).
+    A model that fails (export, load or run) is stored as a failure and the campaign goes on.
 
     Args:
         items: ``(key, source)`` pairs; ``source`` is an ONNX path or a zero-argument
@@ -104,8 +107,9 @@ def run_campaign(
         clock: Monotonic seconds for the time cap of extra rounds (tests pass a fake one).
 
     Raises:
-        StoreError: If a stored row or round of an item was timed with other runtime settings
-            (``Runtime.comparable_settings``), e.g. other threads or library version.
+        StoreError: If a stored row or round of this setting was timed with other runtime
+            settings (``Runtime.comparable_settings``), e.g. other threads or library
+            version, or another campaign is writing it with other settings.
         RuntimeUnavailableError: If the runtime cannot run where the target times.
         RemoteError: If a remote target is unreachable or its connection drops.
     """
@@ -135,12 +139,15 @@ def run_campaign(
         opened = target.open()  # fails early where the runtime or the board is missing
         settings = runtime.comparable_settings(opened.runtime_info)
 
-        stored_rows = [(key, store.get(key, *setting).runtime_info) for key in skipped]
-        stored_rows += [(r.key, r.runtime_info) for r in stored_rounds]
-        _check_stored_settings(
-            store, stored_rows, runtime, settings, device.name, precision, batch_size
-        )
-        summary = run.time(target, todo, stored_rounds, skipped + skipped_failed)
+        def check() -> None:  # inside the store's write lock: no other writer slips in
+            stored_rows = [(m.key, m.runtime_info) for m in store.measurements(*setting)]
+            stored_rows += [(r.key, r.runtime_info) for r in store.rounds(None, *setting)]
+            _check_stored_settings(
+                store, stored_rows, runtime, settings, device.name, precision, batch_size
+            )
+
+        with registered_writer(store, setting, settings, check):
+            summary = run.time(target, todo, stored_rounds, skipped + skipped_failed)
     return CampaignResult(
         measured=run.finalized,
         skipped=tuple(skipped),
