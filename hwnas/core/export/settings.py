@@ -95,20 +95,13 @@ class ExportSettings:
 
 def check_device(device, source: ModelSource, settings: ExportSettings) -> None:
     """Refuses, before any work, a device or precision this export cannot use."""
-    from devices import DeviceError
-
-    if not device.runnable:
-        raise DeviceError(
-            f"device {device.name!r} is known only from published measurement tables "
-            f"(reach = {device.reach!r}): nothing can run there, so an export cannot be timed "
-            "on it. Export for 'local' or a device you can reach (reach = 'ssh://user@host' or "
-            "'ray' in a device file)"
-        )
-    if "onnxruntime" not in device.runtimes:
-        raise DeviceError(
-            f"device {device.name!r} lists the runtimes {list(device.runtimes)}, not "
-            "'onnxruntime', which times the exported file: add it if it is installed there"
-        )
+    device.require_runnable(
+        "nothing can run there, so an export cannot be timed on it. Export for 'local' or a "
+        "device you can reach (reach = 'ssh://user@host' or 'ray' in a device file)"
+    )
+    device.require_runtime(
+        "onnxruntime", "which times the exported file: add it if it is installed there"
+    )
     remote = device.reach_kind != "local"
     if remote and settings.format == "tensorrt":
         raise InputError(
