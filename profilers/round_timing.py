@@ -18,7 +18,7 @@ from profilers.timing import TimingConfig
 
 
 def timed_round(
-    path: str | Path,
+    path: str | Path | Any,
     runtime: Runtime,
     timing: TimingConfig,
     batch_size: int = 1,
@@ -28,7 +28,11 @@ def timed_round(
     probe: DisturbanceProbe | None = None,
     placement: dict[str, Any] | None = None,
 ) -> tuple[LatencyStats, dict[str, Any]]:
-    """Time one round of the ONNX file at ``path``, beside the probe; return stats and info.
+    """Time one round of a model beside the probe; return its statistics and run description.
+
+    ``path`` is an ONNX file, or for PyTorch runtimes (``model_format == "torch"``, the CUDA
+    runtimes among them) a ``TorchModel``, whose probe is then the PyTorch one (a replayed
+    CUDA graph on ``torch-cudagraph``).
 
     Returns:
         ``profile_onnx``'s statistics and run description, with ``round``: the probe windows
@@ -44,9 +48,18 @@ def timed_round(
     if probe is not None:
         waited_s = probe.wait_for_quiet()
         before = probe.window_ms()
-    stats, info = profile_onnx(
-        path, runtime, timing, batch_size, seed=seed, energy_meter=energy_meter
-    )
+    if runtime.model_format == "torch":
+        from profilers.profile import profile_session
+
+        with runtime.load(path) as session:
+            stats, info = profile_session(
+                session, timing, batch_size, seed=seed, energy_meter=energy_meter
+            )
+        info = {"runtime": runtime.describe(), "model": getattr(path, "name", str(path)), **info}
+    else:
+        stats, info = profile_onnx(
+            path, runtime, timing, batch_size, seed=seed, energy_meter=energy_meter
+        )
     round_info: dict[str, Any] = {"waited_s": round(waited_s, 3)}
     if probe is not None:
         after = probe.window_ms()
