@@ -17,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hwnas.core.datasets import Dataset, split_for_search
+from hwnas.core.serialize import to_json
 from hwnas.core.spaces import create_space
 from hwnas.errors import InputError
 
@@ -82,7 +83,7 @@ def save_search(result, out_dir: str | Path) -> dict[str, Path]:
         paths["arch"] = result.arch.save(out_dir / "genotype.json")
     paths["eigenvalues"] = _json(out_dir / "eigenvalues.json", [asdict(r) for r in result.records])
     paths["events"] = _json(out_dir / "events.json", list(result.events))
-    paths["config"] = _json(out_dir / "config.json", result.config.to_dict())
+    paths["config"] = _json(out_dir / "config.json", to_json(result.config, versioned=False))
     title = f"DARTS ({result.config.mode}) on {result.config.space}"
     paths["plot"] = plot_trajectory(
         result.records, result.events, out_dir / "eigenvalues.png", title

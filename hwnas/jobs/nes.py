@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.core.datasets import Dataset
+from hwnas.core.serialize import to_json
 from hwnas.errors import InputError
 from hwnas.methods.nes.latency import MeasureConfig
 from hwnas.methods.nes.pool import PoolData, PoolMember, split_validation
@@ -333,8 +334,8 @@ def nes_search_job(
     _json(
         out_dir / "search.json",
         {
-            "config": config.to_dict(),
-            "train": train_config.to_dict(),
+            "config": config.record(),
+            "train": to_json(train_config, versioned=False),
             "backend": job.backend,
             "valid_fraction": job.valid_fraction,
             "pool": [

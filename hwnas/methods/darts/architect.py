@@ -17,7 +17,7 @@ its buffers (BatchNorm statistics), so the step leaves the weights exactly as it
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -52,9 +52,6 @@ class ArchitectConfig:
             raise ValueError("lr and fd_radius must be positive, weight_decay non-negative")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             raise ValueError("Adam betas must lie in [0, 1)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _grads(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]:

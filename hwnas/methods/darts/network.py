@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from hwnas.core.datasets import Dataset, ImageData
+from hwnas.core.serialize import to_json
 from hwnas.core.spaces.darts_genotype import Genotype
 from hwnas.core.spaces.darts_net import DartsNetwork
 from hwnas.errors import InputError
@@ -38,9 +39,6 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if min(self.epochs, self.batch_size, self.channels, self.layers) < 1 or self.lr <= 0:
             raise InputError("epochs, batch_size, channels, layers and lr must be positive")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -98,7 +96,7 @@ def save_network(model: DartsNetwork, config: TrainConfig, out_dir: str | Path) 
     save_file(state, str(out_dir / "weights.safetensors"))
     meta = {
         "genotype": model.genotype.to_dict(),
-        "train": config.to_dict(),
+        "train": to_json(config, versioned=False),
         "num_classes": model.classifier.out_features,
         "in_channels": model.stem[0].in_channels,
     }

@@ -15,7 +15,7 @@ epoch, never allowed to continue or to return the diverged cell.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 MODES = ("darts", "es", "ada")
 
@@ -50,9 +50,6 @@ class RobustConfig:
         if not self.max_weight_decay > 0:
             raise ValueError("max_weight_decay must be positive")
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
 
 @dataclass(frozen=True)
 class Trigger:
@@ -73,9 +70,6 @@ class Trigger:
     local_average_now: float | None = None
     local_average_before: float | None = None
     ratio: float | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def local_average(eigenvalues: list[float], end: int, window: int) -> float:

@@ -15,13 +15,14 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
 from hwnas.core.datasets import ImageData
+from hwnas.core.serialize import to_json
 from hwnas.core.spaces.base import UnknownSpaceError, cell_spaces, create_space
 from hwnas.core.spaces.darts_genotype import ArchitectureDivergedError
 from hwnas.core.spaces.darts_space import DartsSpace
@@ -96,9 +97,6 @@ class SearchConfig:
             raise InputError("steps_per_epoch must be >= 1")
         if not (self.w_lr > 0 and 0 <= self.w_lr_min <= self.w_lr and self.weight_decay >= 0):
             raise InputError("need w_lr > 0, 0 <= w_lr_min <= w_lr and weight_decay >= 0")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -279,7 +277,7 @@ class _Search:
 
 
 def _event(action: str, trigger: Trigger, search: _Search, **extra) -> dict:
-    event = {"action": action, "run": search.run, **trigger.to_dict(), **extra}
+    event = {"action": action, "run": search.run, **to_json(trigger, versioned=False), **extra}
     log.info("darts %s: %s", action, event)
     return event
 

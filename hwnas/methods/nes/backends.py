@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from hwnas.core.serialize import from_json, to_json
 from hwnas.errors import UnavailableError
 from hwnas.methods.nes.member import MemberSpec, PoolData, build_member, save_member
 from hwnas.methods.nes.metrics import error, nll
@@ -61,7 +62,7 @@ def ray_task(spec: dict, data: PoolData, config: dict) -> dict:
 
     torch.set_num_threads(1)
     spec_value = MemberSpec.from_dict(spec)
-    module, predictions, metrics = _train(spec_value, data, TrainConfig.from_dict(config))
+    module, predictions, metrics = _train(spec_value, data, from_json(TrainConfig, config, source="training settings"))
     state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     return {
         "id": spec_value.id,
@@ -103,7 +104,7 @@ def train_on_ray(
     task = ray.remote(num_cpus=1)(ray_task)
     data_ref = ray.put(data)
     by_id = {spec.id: spec for spec in specs}
-    pending = [task.remote(spec.to_dict(), data_ref, config.to_dict()) for spec in specs]
+    pending = [task.remote(spec.to_dict(), data_ref, to_json(config)) for spec in specs]
     while pending:
         ready, pending = ray.wait(pending, num_returns=1)
         result = ray.get(ready[0])

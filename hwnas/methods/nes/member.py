@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.datasets import Dataset, ImageData
+from hwnas.core.serialize import to_json
 from hwnas.errors import InputError
 from hwnas.methods.nes.train import TrainConfig
 
@@ -219,7 +220,7 @@ def save_member(
             "version": FORMAT_VERSION,
             "id": spec.id,
             "spec": spec.to_dict(),
-            "train": train.to_dict() if train else None,
+            "train": to_json(train, versioned=False) if train else None,
             "data": data_fingerprint,
             "metrics": metrics,
         }

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hwnas.core.serialize import to_json
 from hwnas.methods.nes.backends import train_and_save, train_on_ray
 from hwnas.methods.nes.member import (
     BACKENDS,
@@ -141,9 +142,9 @@ def build_pool(
 def _check_resumable(member_dir: Path, train_config: TrainConfig, data: PoolData) -> None:
     """Refuses to reuse a finished member trained with other settings or on other data."""
     meta = read_member_json(member_dir)
-    if meta.get("train") != train_config.to_dict():
+    if meta.get("train") != to_json(train_config, versioned=False):
         raise PoolError(
-            f"{member_dir} was trained with {meta.get('train')}, not {train_config.to_dict()}: "
+            f"{member_dir} was trained with {meta.get('train')}, not {to_json(train_config, versioned=False)}: "
             "a pool is resumed with the settings it was started with; use another output "
             "folder for other settings"
         )

@@ -23,11 +23,12 @@ members that were not finished.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from hwnas.core.serialize import to_json
 from hwnas.errors import InputError
 from hwnas.methods.nes.archs import mutate_arch, sample_arch
 from hwnas.methods.nes.pool import (
@@ -114,8 +115,13 @@ class NesConfig:
             return self.parent_candidates
         return min(self.ensemble_size, self.population)
 
-    def to_dict(self) -> dict:
-        return {**asdict(self), "population": self.population, "candidates": self.candidates}
+    def record(self) -> dict:
+        """The settings as JSON values, with the derived `population` and `candidates`."""
+        return {
+            **to_json(self, versioned=False),
+            "population": self.population,
+            "candidates": self.candidates,
+        }
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ pool's cost is K times one of these runs.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -55,17 +55,6 @@ class TrainConfig:
             )
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise InputError(f"grad_clip must be positive or None, got {self.grad_clip}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise InputError(f"unknown training settings {unknown}; known: {sorted(known)}")
-        return cls(**data)
 
 
 def train_member(module, data: ImageData, config: TrainConfig, seed: int) -> list[float]:
