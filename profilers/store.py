@@ -50,9 +50,10 @@ class MeasurementStore:
 
     Args:
         path: The SQLite file.
-        create: Create the file and its parent folders if it does not exist; with False, a
-            missing (or empty) file is an error and nothing is created, for stores that are
-            only read.
+        create: Create the file and its parent folders if it does not exist; with False, the
+            store is opened read-only (``mode=ro``) for commands that only read: a missing or
+            empty file, or an SQLite file without the hwnas tables, is an error and nothing
+            is written (a store of an older schema is migrated in memory, not on disk).
 
     Raises:
         StoreError: If the file is not an SQLite database, is a database of something else,
@@ -67,14 +68,14 @@ class MeasurementStore:
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             target, uri = str(self.path), False
-        else:  # mode=rw: SQLite itself refuses to create the file
-            target, uri = f"{self.path.resolve().as_uri()}?mode=rw", True
+        else:  # mode=ro: SQLite itself refuses to create or change the file
+            target, uri = f"{self.path.resolve().as_uri()}?mode=ro", True
         try:
             conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, uri=uri)
         except sqlite3.Error as exc:
             raise self._fail(f"SQLite cannot open it ({exc})") from exc
         try:
-            self._open_schema(conn)
+            conn = self._open_schema(conn, create)
         except BaseException:
             conn.close()
             raise
@@ -102,7 +103,8 @@ class MeasurementStore:
         if header != SQLITE_HEADER:
             raise self._fail(f"it is not an SQLite database (it starts with {header[:8]!r})")
 
-    def _open_schema(self, conn: sqlite3.Connection) -> None:
+    def _open_schema(self, conn: sqlite3.Connection, create: bool) -> sqlite3.Connection:
+        """Check the database and bring its schema up to date; return the connection to use."""
         # Read-only checks come first, so that a foreign or damaged file is left untouched.
         try:
             check = conn.execute("PRAGMA quick_check").fetchall()
@@ -110,11 +112,23 @@ class MeasurementStore:
                 problems = "; ".join(str(row[0]) for row in check[:3])
                 raise self._fail(f"the database is damaged ({problems})")
             version = self._check_schema(conn)
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise self._fail(f"SQLite refused WAL journal mode (got {mode!r})")
+            if version == 0:
+                self._check_not_a_copy_without_wal()
+                if not create:
+                    raise self._fail("it is an SQLite database without the hwnas tables")
+            if not create:
+                if version == SCHEMA_VERSION:
+                    return conn
+                memory = sqlite3.connect(":memory:", isolation_level=None)
+                conn.backup(memory)  # an older schema is migrated in memory, the file untouched
+                conn.close()
+                conn = memory
+            else:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise self._fail(f"SQLite refused WAL journal mode (got {mode!r})")
             if version == SCHEMA_VERSION:
-                return
+                return conn
             conn.execute("BEGIN IMMEDIATE")
             try:
                 version = self._check_schema(conn)  # another process may have written it
@@ -127,6 +141,7 @@ class MeasurementStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            return conn
         except sqlite3.OperationalError as exc:  # locked, unreadable, no space: not damage
             raise StoreError(
                 f"{self.path}: SQLite cannot use the measurement store ({exc}); check the file's "
@@ -134,6 +149,24 @@ class MeasurementStore:
             ) from exc
         except sqlite3.DatabaseError as exc:
             raise self._fail(f"the database is damaged or truncated ({exc})") from exc
+
+    def _check_not_a_copy_without_wal(self) -> None:
+        """Refuse a database in WAL mode with no tables and no ``-wal`` file beside it.
+
+        That is what a store copied without its ``-wal`` file looks like while the rows (and
+        the tables) were still in the write-ahead log: a killed or running campaign's store.
+        """
+        with self.path.open("rb") as handle:
+            header = handle.read(20)
+        wal = self.path.with_name(self.path.name + "-wal")
+        no_log = not wal.exists() or wal.stat().st_size == 0  # a reader makes an empty one
+        if len(header) == 20 and header[18:20] == b"\x02\x02" and no_log:
+            raise self._fail(
+                f"it is an SQLite database in WAL mode with no tables and no {wal.name} beside "
+                f"it, as a store copied without its -wal file looks (its rows were still in "
+                f"the write-ahead log): copy {wal.name} and {self.path.name}-shm with it, or "
+                "checkpoint the original first (sqlite3 STORE 'PRAGMA wal_checkpoint(TRUNCATE)')"
+            )
 
     def _check_schema(self, conn: sqlite3.Connection) -> int:
         """Return the schema version of our database (0 if it is empty); else fail."""
