@@ -128,11 +128,13 @@ def network_setting(plan: TrainingPlan, space_name: str = "nb201") -> NetworkSet
 
     data = load_split_dataset(plan.data, seed=plan.seed)
     space = create_space(space_name)
-    depth = getattr(space, "depth_keyword", None) or "cells_per_stage"
+    sizes = {"channels": plan.channels} if "channels" in space.size_defaults else {}
+    if space.depth_keyword is not None:
+        sizes[space.depth_keyword] = plan.cells
     return NetworkSetting(
         input_shape=tuple(data.input_shape),
         num_classes=data.num_classes,
-        sizes={"channels": plan.channels, depth: plan.cells},
+        sizes=sizes,
         input_size=plan.input_size,
     )
 
@@ -149,6 +151,7 @@ def run_pipeline(
     progress: Callable | None = None,
     train_progress=None,
     stage: Callable[[str], None] | None = None,
+    store_path: str | Path | None = None,
 ) -> PipelineResult:
     """Profiles this machine, picks the best cell within the budget, trains it, exports it.
 
@@ -170,6 +173,8 @@ def run_pipeline(
         progress: The profile's `progress(done, total, key, row)`.
         train_progress: The training's epoch reporter (`hwnas.methods.training.progress`).
         stage: Called with a one-line message as each job starts.
+        store_path: The measurement store (default `out_dir`/measurements.sqlite); runs for
+            several budgets can share one, with the timed files next to it.
     """
     import dataclasses
     import time
@@ -194,7 +199,7 @@ def run_pipeline(
     config = dataclasses.replace(config, network=setting)
     say(f"profiling {device.name}: {config.space} cells as they ship for {plan.data}")
     profile = profile_device(
-        out_dir / "measurements.sqlite",
+        Path(store_path) if store_path else out_dir / "measurements.sqlite",
         config,
         device=device,
         csv_path=out_dir / "latency_ms.csv",
