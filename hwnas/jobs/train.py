@@ -272,6 +272,13 @@ def train_model(job: TrainJob, progress=None) -> TrainResult:
             "processes": ctx.world_size,
             "init_from": init,
         }
+        torch.manual_seed(config.seed)
+        model = build_deployable(spec)
+        inherited = None
+        if job.init_from is not None:  # refused (shape, folder) before anything is written
+            from hwnas.methods.training.inherit import inherit_from_supernet
+
+            inherited = inherit_from_supernet(model.network, job.init_from)
         error = None
         if ctx.is_main:
             try:
@@ -279,13 +286,6 @@ def train_model(job: TrainJob, progress=None) -> TrainResult:
             except OutDirError as err:
                 error = err
         distributed.share_error(ctx, error)
-        torch.manual_seed(config.seed)
-        model = build_deployable(spec)
-        inherited = None
-        if job.init_from is not None:
-            from hwnas.methods.training.inherit import inherit_from_supernet
-
-            inherited = inherit_from_supernet(model.network, job.init_from)
         result = fit(model, data, config, out, ctx, run_key=run_key, progress=progress)
         model.to("cpu")
         cpu = torch.device("cpu")
