@@ -84,3 +84,18 @@ def test_bad_or_foreign_data_names_the_field(data, message):
 def test_a_value_without_json_form_is_refused():
     with pytest.raises(SerializeError, match=r"value.extra.w: a ndarray has no JSON form"):
         to_json(Outer("a", Inner(1.0), extra={"w": np.zeros(2)}))
+
+
+def test_an_architecture_is_written_as_its_canonical_string():
+    from hwnas.core.spaces.nb201 import NB201Arch
+
+    @dataclass(frozen=True)
+    class Member:
+        arch: NB201Arch
+        seed: int = 0
+
+    arch = NB201Arch(("nor_conv_3x3",) * 6)
+    assert to_json(Member(arch), versioned=False) == {"arch": str(arch), "seed": 0}
+    assert from_json(Member, {"arch": str(arch)}) == Member(arch)
+    with pytest.raises(SerializeError, match="m.json: arch: not a NAS-Bench-201"):
+        from_json(Member, {"arch": "|x~0|"}, source="m.json")

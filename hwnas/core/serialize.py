@@ -1,7 +1,8 @@
 """One generic, versioned serialiser between frozen dataclasses and JSON values.
 
 `to_json` turns a dataclass (nested dataclasses, tuples, lists, dicts with string keys, enums,
-paths, numpy scalars) into plain JSON values; `from_json` rebuilds the dataclass from them,
+paths, numpy scalars, and architectures: values whose class has ``from_string``, written as
+their canonical string) into plain JSON values; `from_json` rebuilds the dataclass from them,
 guided by its type annotations, and runs its ``__post_init__`` checks. A dataclass names its
 format's version in a ``FORMAT_VERSION`` class attribute (default 1), written as
 ``format_version`` at the top level; data of another version, unknown or missing fields and
@@ -59,7 +60,7 @@ def _to_json(obj: Any, where: str) -> Any:
         return obj
     if isinstance(obj, np.generic) and obj.ndim == 0:
         return obj.item()
-    if isinstance(obj, PurePath):
+    if isinstance(obj, PurePath) or _has_canonical_string(type(obj)):
         return str(obj)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {
@@ -79,6 +80,11 @@ def _to_json(obj: Any, where: str) -> Any:
     if isinstance(obj, (list, tuple)):
         return [_to_json(item, f"{where}[{i}]") for i, item in enumerate(obj)]
     raise SerializeError(f"{where}: a {type(obj).__name__} has no JSON form")
+
+
+def _has_canonical_string(cls: type) -> bool:
+    """Whether values of `cls` are written as their canonical string (an architecture)."""
+    return callable(getattr(cls, "from_string", None))
 
 
 def from_json(cls: type[T], data: Any, *, source: str = "data") -> T:
@@ -156,6 +162,17 @@ def _value(hint: Any, value: Any, source: str, where: str) -> Any:
         if value not in args:
             raise SerializeError(f"{source}: {where} must be one of {list(args)}, got {value!r}")
         return value
+    if isinstance(hint, type) and _has_canonical_string(hint):
+        if isinstance(value, hint):
+            return value
+        if not isinstance(value, str):
+            raise SerializeError(
+                f"{source}: {where} must be a {hint.__name__} string, got {value!r}"
+            )
+        try:
+            return hint.from_string(value)
+        except ValueError as err:
+            raise SerializeError(f"{source}: {where}: {err}") from None
     if dataclasses.is_dataclass(hint):
         return _dataclass(hint, value, source, where)
     if origin in (tuple, list) or hint in (tuple, list):

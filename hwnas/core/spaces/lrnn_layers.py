@@ -59,18 +59,6 @@ class LRNNConfig:
         if self.scan not in SCANS:
             raise ValueError(f"LRNNConfig.scan must be one of {SCANS}, got {self.scan!r}")
 
-    def to_dict(self) -> dict:
-        return {
-            "arch": str(self.arch),
-            "vocab_size": self.vocab_size,
-            "num_classes": self.num_classes,
-            "scan": self.scan,
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LRNNConfig:
-        return cls(**data)
-
 
 def _transition_bias(n: int, low: float, high: float) -> torch.Tensor:
     """Logits z whose sigmoid spreads evenly over [low, high] (long and short memories)."""

@@ -6,11 +6,12 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from hwnas.core.serialize import from_json, to_json
 from hwnas.core.spaces.lrnn import LRNNArch
 from hwnas.errors import InputError
 from hwnas.methods.lrnn.tasks import SUPERVISIONS, TASKS, create_task, training_batch
@@ -104,13 +105,6 @@ class TrainConfig:
             return self.supervision
         return "prefixes" if TASKS[self.task].prefix_labels else "last"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        return cls(**data)
-
 
 @dataclass
 class TrainResult:
@@ -142,7 +136,7 @@ class TrainResult:
             "steps_run": self.steps_run,
             "final_loss": self.final_loss,
             "loss_curve": self.loss_curve,
-            "train_config": self.config.to_dict(),
+            "train_config": to_json(self.config, versioned=False),
             "supervision": self.config.resolved_supervision,
             "scan": self.config.resolved_scan(self.arch),
         }
@@ -263,7 +257,7 @@ def save_model(model, out_dir: str | Path, extra: dict | None = None) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     tensors = {name: t.detach().contiguous() for name, t in model.state_dict().items()}
     save_file(tensors, out_dir / MODEL_FILE)
-    record = {"model": model.config.to_dict(), **(extra or {})}
+    record = {"model": to_json(model.config, versioned=False), **(extra or {})}
     (out_dir / CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
     return out_dir
 
@@ -286,7 +280,7 @@ def load_model(model_dir: str | Path):
             )
     try:
         record = json.loads((model_dir / CONFIG_FILE).read_text())
-        config = LRNNConfig.from_dict(record["model"])
+        config = from_json(LRNNConfig, record["model"], source=str(model_dir / CONFIG_FILE))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise InputError(f"{model_dir / CONFIG_FILE} is not an LRNN config: {err}") from err
     model = LRNNModel(config)
