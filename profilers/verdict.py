@@ -208,3 +208,38 @@ def verdict_on_target(
     return budget_verdict(
         budget_ms, rounds(config.rounds), more_round=lambda: rounds(1)[0], config=config
     )
+
+
+def verdict_on_target_of(
+    device: Any,
+    job: Any,
+    key: str,
+    path: str | Path,
+    budget_ms: float,
+    config: VerdictConfig | None = None,
+) -> BudgetVerdict:
+    """Time rounds of one file on ``device`` (this machine, SSH, Ray) and decide the budget.
+
+    Args:
+        device: A ``devices.Device``.
+        job: The ``profilers.remote.RemoteJob`` the file was timed with; its timing is shared
+            among ``config.rounds`` rounds, each beside the disturbance probe.
+        key: Label of the file.
+        path: The ONNX file.
+        budget_ms: The budget.
+        config: Rounds, cap and confidence.
+    """
+    import dataclasses
+
+    from profilers.probe import ProbeConfig
+    from profilers.remote import target_for
+    from profilers.rounds import RoundsConfig
+
+    config = config or VerdictConfig()
+    timing = RoundsConfig(rounds=config.rounds, max_rounds=config.max_rounds).round_timing(
+        job.timing
+    )
+    round_job = dataclasses.replace(job, timing=timing, probe=job.probe or ProbeConfig())
+    with target_for(device, round_job) as target:
+        target.open()
+        return verdict_on_target(target, key, path, budget_ms, config)

@@ -62,3 +62,16 @@ def test_bad_input_is_refused(budget, medians):
 def test_verdict_config_validates():
     with pytest.raises(ConfigError, match="max_rounds"):
         VerdictConfig(rounds=5, max_rounds=3)
+
+
+def test_verdict_on_this_machine_times_rounds_of_the_file(tiny_onnx, fast_timing):
+    from devices import Device
+    from profilers.remote import RemoteJob
+    from profilers.verdict import verdict_on_target_of
+
+    device = Device(name="ci-box", kind="cpu", runtimes=("onnxruntime",))
+    job = RemoteJob("onnxruntime", {"intra_op_threads": 1}, fast_timing)
+    generous = verdict_on_target_of(device, job, "tiny", tiny_onnx, 1000.0)
+    assert generous.verdict == "yes" and generous.rounds == 5 and generous.extra_rounds == 0
+    impossible = verdict_on_target_of(device, job, "tiny", tiny_onnx, 1e-6)
+    assert impossible.verdict == "no" and impossible.within_budget is False

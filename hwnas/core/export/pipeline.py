@@ -247,8 +247,15 @@ def run_export(
     elif primary.latency is not None:
         budget_latency = _budget_latency("onnxruntime", primary.precision, primary.latency)
     within = None
+    details = source.details
     if budget_ms is not None and budget_latency is not None:
         within = budget_latency.median_ms <= budget_ms
+        if budget_latency.runtime == "onnxruntime":  # yes/no/undecided from rounds (issue 18)
+            from profilers.verdict import verdict_on_target_of
+
+            verdict = verdict_on_target_of(device, job, source.name, primary.path, budget_ms)
+            within = verdict.within_budget
+            details = {**source.details, "budget_verdict": verdict.to_dict()}
     report = source.report_type(
         kind=source.kind,
         arch=source.name,
@@ -262,7 +269,7 @@ def run_export(
         macs=source.details.get("macs"),
         check_batch=settings.check_batch,
         batch_size=settings.batch_size,
-        details=source.details,
+        details=details,
         graphs=graph_reports,
         choice=choice,
         latency_for_budget=budget_latency,
