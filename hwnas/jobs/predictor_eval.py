@@ -71,6 +71,10 @@ def sample_rows(n: int, refs: Sequence[int], k: int, seed: int) -> np.ndarray:
     """The k rows a device is given: the references first, then k - R random others."""
     if k < len(refs):
         raise InputError(f"k = {k} is fewer than the {len(refs)} reference architectures")
+    if k > n - 2:  # the rest is scored, and a rank correlation needs two
+        raise InputError(
+            f"--ks {k} leaves fewer than 2 of the table's {n} rows to score: at most {n - 2}"
+        )
     others = np.setdiff1d(np.arange(n), refs)
     extra = np.random.default_rng(seed).choice(others, k - len(refs), replace=False)
     return np.concatenate([np.asarray(refs), np.sort(extra)]).astype(np.int64)
@@ -93,6 +97,8 @@ def leave_one_device_out(
         raise InputError(f"unknown methods {unknown}; known: {METHODS}")
     refs = reference_rows(space, table)
     archs = parse_archs(space, table.archs, lambda i: f"{table.source}, row {i + 2}")
+    for k in ks:  # before any fit: a k the table cannot give is refused at once
+        sample_rows(len(archs), refs, k, seed)
     features = predictor_features(space, archs)
     params, macs = network_costs(space, archs)
     proxies = {"macs": macs.astype(np.float64), "params": params.astype(np.float64)}

@@ -149,16 +149,27 @@ def profile_archs(config: ProfileConfig) -> list:
 
     NB201 samples are drawn from the whole space; FBNet samples from the shipped table's 5,000
     networks (the space holds 9**22; `SearchSpace.samples_from_table`).
+
+    Raises:
+        InputError: If `samples` is more than the space (or its table) holds beyond the
+            references, naming the largest value allowed.
     """
     space = create_space(config.space)
     archs = list(space.reference_archs())
     seen = set(archs)
     rng = np.random.default_rng(config.seed)
+    others = [a for a in space.table_archs() if a not in seen] if space.samples_from_table else []
+    largest = len(others) if space.samples_from_table else NUM_ARCHS - len(seen)
+    if config.samples > largest:
+        pool = "its shipped table" if space.samples_from_table else "the space"
+        raise InputError(
+            f"--samples {config.samples} is more than {pool} holds beyond the {len(seen)} "
+            f"reference {space.arch_noun} of {config.space}: at most {largest}"
+        )
     if space.samples_from_table:
-        others = [arch for arch in space.table_archs() if arch not in seen]
         picks = rng.permutation(len(others))[: config.samples]
         return archs + [others[i] for i in picks]
-    target = min(len(archs) + config.samples, NUM_ARCHS)
+    target = len(archs) + config.samples
     while len(archs) < target:
         arch = space.sample(rng)
         if arch not in seen:

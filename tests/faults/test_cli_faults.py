@@ -4,6 +4,7 @@ wrong, exit code 2, no traceback, and no input file changed (issue 21)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 import pytest
 
@@ -34,6 +35,12 @@ def files(tmp_path):
     binary = tmp_path / "binary.csv"
     binary.write_bytes(bytes(range(256)) * 8)
     paths["binary"] = binary
+    for name, sql in (("emptydb", "VACUUM"), ("foreigndb", "CREATE TABLE photos (id INTEGER)")):
+        paths[name] = tmp_path / f"{name}.sqlite"
+        conn = sqlite3.connect(paths[name])
+        conn.execute(sql)  # a real SQLite file: without tables, or of another program
+        conn.commit()
+        conn.close()
     return paths
 
 
@@ -62,6 +69,11 @@ CASES = [
         ["profile", "--device", "no-such-board", "--samples", "0", "--out", "{out}"],
         "unknown device 'no-such-board'",
     ),  # fmt: skip
+    (["profile", "--samples", "99999999999", "--out", "{out}"], "at most 15615"),
+    (["profile", "--space", "fbnet", "--samples", "5000", "--out", "{out}"], "at most 4990"),
+    (["predictor", "evaluate", "--ks", "99999", "--methods", "ridge"], "at most 15623"),
+    (["generate", "--store", "{emptydb}", "--latency-budget-ms", "1"], "without the hwnas tables"),
+    (["generate", "--store", "{foreigndb}", "--latency-budget-ms", "1"], "something else"),
 ]
 
 
