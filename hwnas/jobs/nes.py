@@ -248,8 +248,10 @@ def nes_search_job(
     job: NesJob | None = None,
     on_member: Callable[[PoolMember, bool], None] | None = None,
 ) -> dict:
-    """Runs NES and writes its folder (see the module docstring); returns the summary dict,
-    also written to ``metrics.json``."""
+    """Runs NES and writes its folder (see the module docstring).
+
+    Returns the summary dict, also written to ``metrics.json``.
+    """
     from hwnas.methods.nes.metrics import ensemble_probs
     from hwnas.methods.nes.reliability import plot_reliability
 

@@ -166,4 +166,5 @@ def read_samples_csv(path: str | Path, space: str, target: str = "latency_ms") -
 
 
 def missing_references(space: str, samples: dict[str, float]) -> list[str]:
+    """The reference architectures of `space` that `samples` does not hold."""
     return [arch for arch in reference_archs(space) if arch not in samples]

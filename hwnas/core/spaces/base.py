@@ -150,11 +150,14 @@ def table_spaces() -> list[str]:
 
 
 def cell_spaces(variants: bool = True) -> list[str]:
-    """The registered spaces whose networks stack a searched cell (those with a
-    `SearchSpace.depth_keyword`), sorted; without `variants`, reduced variants left out."""
-    return list_spaces(
+    """The registered spaces whose networks stack a searched cell, each before its variants.
+
+    Those with a `SearchSpace.depth_keyword`; without `variants`, reduced variants left out.
+    """
+    names = list_spaces(
         lambda cls: cls.depth_keyword is not None and (variants or cls.variant_of is None)
     )
+    return sorted(names, key=lambda name: (_SPACES[name].variant_of or name, name))
 
 
 def space_class(name: str) -> type[SearchSpace]:

@@ -182,8 +182,10 @@ def _check_genes(space: CellSpace, cell: str, genes: tuple[tuple[str, int], ...]
 
 
 def derive_cell(candidates: tuple[tuple[str, ...], ...], weights: np.ndarray) -> tuple:
-    """DARTS's discretisation of one cell: per node, the 2 inputs whose strongest non-`none`
-    operation weighs most, each with that operation.
+    """DARTS's discretisation of one cell.
+
+    Per node, the 2 inputs whose strongest non-`none` operation weighs most, each with that
+    operation.
 
     Args:
         candidates: The 14 edges' candidate operations.

@@ -142,9 +142,12 @@ class FBNetSpace(SearchSpace):
         return None if row is None else int(table.indices[row])
 
     def predictor_features(self, archs) -> np.ndarray:
-        """(N, 91) float32: per layer, skip, 5x5 kernel, expansion / 6 and grouped (88), and the
-        network's MACs (per 100 M), parameters (per 3 M) and skip count (per 22), since
-        whole-network costs rank FBNet networks well."""
+        """The MetaPredictor's features, (N, 91) float32.
+
+        Per layer, skip, 5x5 kernel, expansion / 6 and grouped (88), and the network's MACs
+        (per 100 M), parameters (per 3 M) and skip count (per 22), since whole-network costs
+        rank FBNet networks well.
+        """
         summary = self.summary(archs) / np.array([100.0, 3.0, 22.0], dtype=np.float32)
         return np.concatenate([self.encode(archs), summary], axis=1).astype(np.float32)
 

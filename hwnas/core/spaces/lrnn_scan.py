@@ -149,8 +149,10 @@ def delta_scan_sequential(
 def delta_step(
     s: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor
 ) -> torch.Tensor:
-    """One DeltaNet update of the state ``s`` (B, ..., n, m) by key (B, ..., n), value (B, ..., m)
-    and beta (B, ...)."""
+    """One DeltaNet update of the state ``s`` (B, ..., n, m).
+
+    By key (B, ..., n), value (B, ..., m) and beta (B, ...).
+    """
     recalled = (s * k.unsqueeze(-1)).sum(-2)  # S^T k, (B, m)
     return s + (beta.unsqueeze(-1) * k).unsqueeze(-1) * (v - recalled).unsqueeze(-2)
 

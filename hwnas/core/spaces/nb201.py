@@ -97,8 +97,11 @@ class NB201Space(SearchSpace):
         return arch.index
 
     def predictor_features(self, archs: Sequence[NB201Arch]) -> np.ndarray:
-        """(N, 40) float32: the one-hot operation of each of the 6 edges (30) and the operation
-        counts over all edges and over the edges that reach the output, divided by 6 (10)."""
+        """The MetaPredictor's features, (N, 40) float32.
+
+        The one-hot operation of each of the 6 edges (30) and the operation counts over all
+        edges and over the edges that reach the output, divided by 6 (10).
+        """
         archs = list(archs)
         return np.concatenate([one_hot(archs), encode(archs) / 6.0], axis=1).astype(np.float32)
 

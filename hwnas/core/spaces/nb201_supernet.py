@@ -33,7 +33,7 @@ class MixedEdge(nn.Module):
         self.ops = nn.ModuleDict({op: make_op(op, channels) for op in OPS if op != "none"})
 
     def forward(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """x (B, C, H, W); weights (5,) in `OPS` order."""
+        """X (B, C, H, W); weights (5,) in `OPS` order."""
         total = None
         for column, op in enumerate(OPS):
             if op == "none":

@@ -60,8 +60,10 @@ def _grads(loss: torch.Tensor, params: list[nn.Parameter]) -> list[torch.Tensor]
 
 
 class Architect:
-    """Updates a search model's alphas; the model has `arch_parameters()`,
-    `weight_parameters()` and `forward(x) -> logits`."""
+    """Updates a search model's alphas.
+
+    The model has `arch_parameters()`, `weight_parameters()` and `forward(x) -> logits`.
+    """
 
     def __init__(self, model: nn.Module, config: ArchitectConfig | None = None) -> None:
         self.model = model

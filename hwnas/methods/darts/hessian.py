@@ -91,8 +91,11 @@ def arch_hessian_eigenvalue(
     rel_tol: float = 1e-3,
     seed: int = 0,
 ) -> EigenResult:
-    """The dominant eigenvalue of the Hessian of the cross-entropy on `batch` with respect to
-    `model.arch_parameters()` (the model's mode is left as it is)."""
+    """The dominant eigenvalue of the architecture Hessian of the cross-entropy on `batch`.
+
+    The Hessian is taken with respect to `model.arch_parameters()`; the model's mode is left
+    as it is.
+    """
     x, y = batch
     criterion = nn.CrossEntropyLoss()
     return dominant_eigenvalue(

@@ -77,6 +77,8 @@ class Task(ABC):
 
 
 class Parity(Task):
+    """Parity of a bit sequence."""
+
     name = "parity"
     vocab = ("0", "1")
     num_classes = 2
@@ -95,6 +97,8 @@ _PLUS, _MINUS, _TIMES, _OPEN, _CLOSE = range(MODULUS, MODULUS + 5)
 
 
 class ModArith(Task):
+    """An arithmetic expression modulo `MODULUS`, without brackets."""
+
     name = "modarith"
     vocab = (*_DIGITS, "+", "-", "*")
     num_classes = MODULUS
@@ -134,6 +138,8 @@ class ModArith(Task):
 
 
 class ModArithBrackets(Task):
+    """An arithmetic expression modulo `MODULUS`, with brackets."""
+
     name = "modarith_brackets"
     vocab = (*_DIGITS, "+", "-", "*", "(", ")")
     num_classes = MODULUS

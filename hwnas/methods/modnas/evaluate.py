@@ -50,8 +50,11 @@ def true_objectives(device: str, dataset: str = "cifar10") -> np.ndarray:
 
 
 def predicted_objectives(model, embedding) -> np.ndarray:
-    """(15625, 2) (error, latency) of every cell as the search saw them: surrogate (or table)
-    accuracy and the frozen MetaPredictor's latency on the device, min-max normalised."""
+    """(15625, 2) (error, latency) of every cell as the search saw them.
+
+    Surrogate (or table) accuracy and the frozen MetaPredictor's latency on the device,
+    min-max normalised.
+    """
     from hwnas.methods.modnas.generate import predict_latency_ms
     from hwnas.methods.modnas.objectives import table_accuracy
 

@@ -68,9 +68,11 @@ class ModnasModel:
         return str(self.meta["dataset"])
 
     def ratio_quantile(self, confidence: float) -> float:
-        """The predictor's true / predicted latency quantile at `confidence` on the training
-        devices (`hwnas.methods.modnas.evaluate.latency_ratio_quantiles`); 1 if the model has
-        none."""
+        """The predictor's true / predicted latency quantile at `confidence`.
+
+        On the training devices (`hwnas.methods.modnas.evaluate.latency_ratio_quantiles`); 1 if
+        the model has none.
+        """
         error = self.meta.get("predictor_error")
         if not error:
             return 1.0

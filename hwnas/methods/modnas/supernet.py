@@ -234,8 +234,10 @@ class SupernetAccuracy:
         return weights.to(self.device)
 
     def update(self, weights: torch.Tensor) -> None:
-        """One SGD step on the supernet weights per architecture of `weights` (B, 6, 5), each
-        on a fresh training batch; `weights` are detached (no gradient reaches them)."""
+        """One SGD step on the supernet weights per architecture of `weights` (B, 6, 5).
+
+        Each on a fresh training batch; `weights` are detached (no gradient reaches them).
+        """
         weights = self._check(weights).detach()
         criterion, losses = nn.CrossEntropyLoss(), []
         self.supernet.train()
@@ -267,8 +269,9 @@ class SupernetAccuracy:
             self.update(torch.stack([weights_from_arch(NB201Arch.from_code(c)) for c in block]))
 
     def loss(self, weights: torch.Tensor) -> torch.Tensor:
-        """(B,) validation cross-entropy of each architecture of `weights` (B, 6, 5), divided
-        by ln(classes) (1 = chance), differentiable w.r.t. `weights` only.
+        """(B,) validation cross-entropy of each architecture of `weights` (B, 6, 5).
+
+        Divided by ln(classes) (1 = chance), differentiable w.r.t. `weights` only.
 
         All B architectures see the same validation batch, the next one at every call; the
         supernet weights enter as constants, so no gradient accumulates on them.
@@ -286,8 +289,10 @@ class SupernetAccuracy:
         return (torch.stack(losses) * self._loss_scale).to(weights.device)
 
     def error(self, codes: np.ndarray) -> np.ndarray:
-        """(N,) validation error in [0, 1] of the NB201 cells with `NB201Arch.code` `codes`,
-        each with its own BatchNorm statistics (see the module docstring)."""
+        """(N,) validation error in [0, 1] of the NB201 cells with `NB201Arch.code` `codes`.
+
+        Each with its own BatchNorm statistics (see the module docstring).
+        """
         codes = np.asarray(codes, dtype=np.int64).reshape(-1)
         unique, inverse = np.unique(codes, return_inverse=True)
         norms = [

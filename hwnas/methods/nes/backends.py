@@ -55,14 +55,17 @@ def train_and_save(spec: MemberSpec, data: PoolData, config: TrainConfig, out_di
 
 
 def ray_task(spec: dict, data: PoolData, config: dict) -> dict:
-    """On a Ray worker: trains one member; returns its weights (safetensors bytes), predictions
-    and metrics."""
+    """On a Ray worker: trains one member.
+
+    Returns its weights (safetensors bytes), predictions and metrics.
+    """
     import torch
     from safetensors.torch import save
 
     torch.set_num_threads(1)
     spec_value = MemberSpec.from_dict(spec)
-    module, predictions, metrics = _train(spec_value, data, from_json(TrainConfig, config, source="training settings"))
+    train_config = from_json(TrainConfig, config, source="training settings")
+    module, predictions, metrics = _train(spec_value, data, train_config)
     state = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     return {
         "id": spec_value.id,

@@ -42,8 +42,11 @@ class PoolError(InputError):
 
 
 def pool_spaces() -> list[str]:
-    """The search spaces whose networks a pool can hold: registered spaces with a depth in
-    cells (`SearchSpace.depth_keyword`), reduced variants (RobustDARTS's S1-S4) left out."""
+    """The search spaces whose networks a pool can hold.
+
+    Registered spaces with a depth in cells (`SearchSpace.depth_keyword`), reduced variants
+    (RobustDARTS's S1-S4) left out.
+    """
     from hwnas.core.spaces import cell_spaces
 
     return cell_spaces(variants=False)
@@ -60,8 +63,10 @@ def check_pool_space(space: str) -> None:
 
 
 def parse_member_arch(space: str, arch: Any):
-    """The architecture value of `arch` in `space`: parsed from its canonical string (a DARTS
-    `Genotype` may also be given as its `to_dict` dict); a value is returned as it is.
+    """The architecture value of `arch` in `space`.
+
+    Parsed from its canonical string (a DARTS `Genotype` may also be given as its `to_dict`
+    dict); a value is returned as it is.
 
     Raises:
         PoolError: for an unknown space; the space's own error for a malformed architecture.
@@ -294,8 +299,10 @@ def load_predictions(member_dir: str | Path) -> dict[str, np.ndarray]:
 
 @dataclass(frozen=True)
 class PoolData:
-    """The three splits of NES: members train on `train`, selection reads `valid`, reports
-    read `test`."""
+    """The three splits of NES.
+
+    Members train on `train`, selection reads `valid`, reports read `test`.
+    """
 
     train: ImageData
     valid: ImageData
@@ -311,8 +318,10 @@ class PoolData:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """A digest of the three splits' images and labels: a pool is only resumed on the
-        data it was built on."""
+        """A digest of the three splits' images and labels.
+
+        A pool is only resumed on the data it was built on.
+        """
         digest = hashlib.sha256()
         for split in (self.train, self.valid, self.test):
             for array in (split.x, split.y):

@@ -142,9 +142,10 @@ def build_pool(
 def _check_resumable(member_dir: Path, train_config: TrainConfig, data: PoolData) -> None:
     """Refuses to reuse a finished member trained with other settings or on other data."""
     meta = read_member_json(member_dir)
-    if meta.get("train") != to_json(train_config, versioned=False):
+    settings = to_json(train_config, versioned=False)
+    if meta.get("train") != settings:
         raise PoolError(
-            f"{member_dir} was trained with {meta.get('train')}, not {to_json(train_config, versioned=False)}: "
+            f"{member_dir} was trained with {meta.get('train')}, not {settings}: "
             "a pool is resumed with the settings it was started with; use another output "
             "folder for other settings"
         )

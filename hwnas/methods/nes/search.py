@@ -1,5 +1,6 @@
-"""Neural Ensemble Search: building the pool by random search (NES-RS) or regularised
-evolution (NES-RE), and the deep-ensemble baseline.
+"""Neural Ensemble Search: the pool by NES-RS or NES-RE, and the deep-ensemble baseline.
+
+The pool is built by random search (NES-RS) or regularised evolution (NES-RE).
 
 Zaidi, Zela, Elsken, Holmes, Hutter, Teh, "Neural Ensemble Search for Uncertainty Estimation
 and Dataset Shift", NeurIPS 2021:
@@ -207,8 +208,11 @@ def deep_ensemble(
     backend: str = "local",
     on_member: Callable[[PoolMember, bool], None] | None = None,
 ) -> tuple[PoolMember, ...]:
-    """The deep ensemble of the pool's best member by validation NLL: that member and
-    ``size - 1`` retrainings of its architecture with new seeds (saved in `out_dir`)."""
+    """The deep ensemble of the pool's best member by validation NLL.
+
+    That member and ``size - 1`` retrainings of its architecture with new seeds (saved in
+    `out_dir`).
+    """
     if not pool:
         raise InputError("the pool is empty: there is no best architecture to repeat")
     best = min(pool, key=lambda m: (m.metrics["valid_nll"], m.id))

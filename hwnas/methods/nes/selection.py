@@ -1,6 +1,8 @@
-"""Ensemble selection from a pool: forward step-wise selection on validation NLL, with or
-without replacement (Caruana et al., "Ensemble Selection from Libraries of Models", ICML
-2004), and its latency-aware variant that keeps the members' summed latency within a budget.
+"""Ensemble selection from a pool, with a latency-aware variant.
+
+Forward step-wise selection on validation NLL, with or without replacement (Caruana et al.,
+"Ensemble Selection from Libraries of Models", ICML 2004), and its latency-aware variant that
+keeps the members' summed latency within a budget.
 
 Selection reads only stored predictions: member probabilities (K, N, C) on the validation
 split and the labels (N,).

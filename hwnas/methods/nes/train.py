@@ -89,8 +89,10 @@ def train_member(module, data: ImageData, config: TrainConfig, seed: int) -> lis
 
 
 def predict_proba(module, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Softmax of `module`'s logits (run in eval mode) on images (N, C, H, W): (N, classes)
-    float32."""
+    """Softmax of `module`'s logits (run in eval mode) on images (N, C, H, W).
+
+    Returns (N, classes) float32.
+    """
     import torch
 
     module.eval()
