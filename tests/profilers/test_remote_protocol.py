@@ -76,3 +76,48 @@ def test_ssh_command_never_prompts_and_passes_options():
     assert command[-3:-1] == ["pi@rpi5.lan", "--"]
     assert command[-1] == '"$HOME"/venv/bin/python -m profilers.remote.worker'
     assert remote_shell_command(["/opt/my env/python"]) == "'/opt/my env/python'"
+
+
+def test_worker_times_rounds_beside_its_probe_and_refuses_too_many_threads(tiny_onnx):
+    from profilers.probe import ProbeConfig
+
+    probed = RemoteJob(
+        runtime_options={"intra_op_threads": 1},
+        timing=TIMING,
+        probe=ProbeConfig(runs=5, calibration_windows=2, max_wait_s=0.0),
+    )
+    assert RemoteJob.from_dict(probed.to_dict()) == probed
+    data = tiny_onnx.read_bytes()
+    header = model_message("a#round0", tiny_onnx, data)
+    status, (hello, first, second) = run_worker(
+        start(probed), encode(header), data, encode(header), data, encode({"type": "end"})
+    )
+    assert status == 0 and hello["placement"]["threads"] == 1
+    for result in (first, second):  # one probe for the connection, two windows per round
+        windows = result["info"]["round"]["probe_ms"]
+        assert len(windows) == 2 and result["info"]["round"]["probe_baseline_ms"] <= min(windows)
+        assert result["info"]["round"]["host_state"]["usable_cores"] >= 1
+    greedy = RemoteJob(runtime_options={"intra_op_threads": 100000}, timing=TIMING)
+    status, [reply] = run_worker(start(greedy))
+    assert status == 1 and reply["type"] == "fatal" and "--oversubscribe" in reply["error"]
+
+
+def test_ssh_target_pipes_several_measure_calls_to_one_worker(tiny_onnx, tmp_path):
+    """The ssh client replaced by a local worker process: the same pipe, no network."""
+    import sys
+
+    from devices import Device as _Device
+    from profilers.remote.ssh import SshTarget
+    from profilers.targets import Measured
+
+    board = _Device(name="board", kind="sbc", runtimes=("onnxruntime",), reach="ssh://pi@board")
+    target = SshTarget(board, JOB)
+    target.command = [sys.executable, "-m", "profilers.remote.worker"]
+    with target:
+        info = target.open()
+        assert info.runtime_info["intra_op_threads"] == 1
+        first = list(target.measure([("a#round0", tiny_onnx), ("a#round1", tiny_onnx)]))
+        again = list(target.measure([("a#round2", tiny_onnx)]))  # the worker is still there
+    assert all(isinstance(o, Measured) for o in first + again)
+    assert [o.key for o in first + again] == ["a#round0", "a#round1", "a#round2"]
+    assert target._proc is None  # closed: 'end' sent, the worker exited
