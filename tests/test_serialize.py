@@ -65,7 +65,7 @@ def test_unversioned_data_is_read_as_version_one_and_nested_values_carry_no_vers
     ("data", "message"),
     [
         ({**to_json(VALUE), "format_version": 3}, "format version 3; this hwnas reads version 2"),
-        ({**to_json(VALUE), "colour": 1}, r"unknown field\(s\) \['colour'\]"),
+        ({**to_json(VALUE), "colour": 1}, r"unknown fields \['colour'\]"),
         ({"name": "a"}, "field 'inner' is missing"),
         ({**to_json(VALUE), "inner": {"lr": "fast"}}, "inner.lr must be a number, got 'fast'"),
         ({**to_json(VALUE), "inner": {"lr": 1, "steps": [1, True]}}, r"inner.steps\[1\] must be"),

@@ -121,7 +121,7 @@ def _dataclass(cls: type, data: Any, source: str, where: str) -> Any:
     unknown = sorted(set(data) - set(fields))
     if unknown:
         raise SerializeError(
-            f"{source}: {label} has unknown field(s) {unknown}; known: {sorted(fields)}"
+            f"{source}: {label} has unknown fields {unknown}; known: {sorted(fields)}"
         )
     values = {}
     for name, field in fields.items():

@@ -22,7 +22,7 @@ re-estimated, 0.36 shared).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from torch import nn
 
 from hwnas.core.batchnorm import recalibrate_batchnorm
 from hwnas.core.datasets import Dataset, ImageData, load_dataset, split_for_search
+from hwnas.core.serialize import from_json, to_json
 from hwnas.core.spaces.nb201 import NUM_ARCHS, NB201Arch
 from hwnas.core.spaces.nb201_supernet import (
     ARCH_SHAPE,
@@ -121,11 +122,13 @@ class SupernetConfig:
             raise SupernetConfigError(f"grad_clip must be positive, got {self.grad_clip}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as JSON values (`hwnas.core.serialize.to_json`, unversioned)."""
+        return to_json(self, versioned=False)
 
     @classmethod
     def from_dict(cls, values: dict) -> SupernetConfig:
-        return cls(**values)
+        """The settings of `to_dict`; a bad or unknown field is a `SerializeError` naming it."""
+        return from_json(cls, values, source="supernet config")
 
 
 class _BatchCycle:

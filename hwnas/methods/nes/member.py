@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwnas.core.datasets import Dataset, ImageData
-from hwnas.core.serialize import to_json
+from hwnas.core.serialize import SerializeError, from_json, to_json
 from hwnas.errors import InputError
 from hwnas.methods.nes.train import TrainConfig
 
@@ -136,30 +136,20 @@ class MemberSpec:
         return f"{self.space}-{hashlib.sha1(text.encode()).hexdigest()[:12]}"
 
     def to_dict(self) -> dict:
-        return {
-            "space": self.space,
-            "arch": self.arch,
-            "seed": int(self.seed),
-            "num_classes": int(self.num_classes),
-            "input_shape": list(self.input_shape),
-            "channels": int(self.channels),
-            "cells": int(self.cells),
-        }
+        """The spec as JSON values (`hwnas.core.serialize.to_json`, unversioned: it is nested)."""
+        return to_json(self, versioned=False)
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "member spec") -> MemberSpec:
         """The spec of `to_dict`.
 
         Raises:
-            PoolError: naming `source` for a missing or unknown field.
+            PoolError: naming `source` and the missing, unknown or bad field.
         """
-        known = set(cls.__dataclass_fields__)
-        if not isinstance(data, dict) or not {"space", "arch", "seed"} <= set(data):
-            raise PoolError(f"{source} needs at least space, arch and seed; got {data!r}")
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise PoolError(f"{source} has unknown fields {unknown}; known: {sorted(known)}")
-        return cls(**{**data, "input_shape": tuple(data.get("input_shape", ()))})
+        try:
+            return from_json(cls, data, source=source)
+        except SerializeError as err:
+            raise PoolError(str(err)) from None
 
     def with_seed(self, seed: int) -> MemberSpec:
         """The same network with another initialisation seed."""
