@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from devices import Device
-from profilers.campaign_summary import CampaignSummary, UnstableCell
+from profilers.campaign_summary import DISAGREE as APART
+from profilers.campaign_summary import FEW_KEPT, CampaignSummary, UnstableCell
 from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement, RoundRecord
 from profilers.rounds import (
@@ -289,9 +290,9 @@ class RoundsRun:
         for key, (recs, stats, summary) in summaries.items():
             reason = ""
             if summary.round_spread > threshold:
-                reason = "rounds disagree"
+                reason = APART
             elif summary.rounds_kept < min(few, summary.rounds):
-                reason = "too few undisturbed rounds"
+                reason = FEW_KEPT
             summary = _replace(summary, unstable=bool(reason))
             if reason:
                 unstable.append(

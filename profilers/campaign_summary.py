@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+DISAGREE = "rounds disagree"
+FEW_KEPT = "too few undisturbed rounds"
 FIXES = (
-    "time them again when the machine is quieter (the same command re-times nothing else "
-    "after deleting their rows), pin the timed process with --cpus, or give more rounds"
+    "profile them again when the machine is quieter (into a new --store), pin the timing "
+    "process with --cpus, or pass more --rounds"
 )
 
 
@@ -90,9 +92,19 @@ class CampaignSummary:
             for cell in self.unstable[:shown]
         )
         more = len(self.unstable) - min(shown, len(self.unstable))
+        apart = sum(cell.reason == DISAGREE for cell in self.unstable)
+        reasons = [
+            f"{apart} whose rounds disagree by more than ±{100 * self.unstable_threshold:.1f} %"
+            if apart
+            else "",
+            f"{len(self.unstable) - apart} with most rounds disturbed"
+            if len(self.unstable) > apart
+            else "",
+        ]
         lines.append(
-            f"unstable: {len(self.unstable)} of {self.cells} cells (rounds disagree by more "
-            f"than ±{100 * self.unstable_threshold:.1f} %); worst: {worst}"
+            f"unstable: {len(self.unstable)} of {self.cells} cells ("
+            + ", ".join(r for r in reasons if r)
+            + f"); worst: {worst}"
             + (f" and {more} more" if more else "")
             + f". To fix: {FIXES}"
         )
