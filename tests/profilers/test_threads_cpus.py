@@ -100,3 +100,12 @@ def test_measurement_with_rounds_round_trips_through_json_data():
     summary = RoundsSummary(5, 5, 0, 0, 0.9, 1.1, 0.9375, 0.1, True)
     m = Measurement("k", "d", "onnxruntime", "fp32", 1, stats(), energy_reason="x", rounds=summary)
     assert Measurement.from_dict(m.to_dict()) == m
+
+
+def test_hwnas_profile_with_threads_beyond_the_cores_is_one_line_and_exit_code_2(tmp_path, capsys):
+    from hwnas.cli.main import main
+
+    code = main(["profile", "--threads", "100000", "--samples", "0", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--oversubscribe" in err
+    assert not list(tmp_path.glob("onnx/*.onnx"))  # refused before anything was exported
