@@ -28,32 +28,67 @@ def add_commands(subparsers) -> None:
     sub = darts.add_subparsers(dest="darts_command", required=True)
 
     search = sub.add_parser("search", help="search a cell; write genotype, eigenvalues, plot")
-    search.add_argument("--space", choices=cell_spaces(), default="nb201")
-    search.add_argument("--mode", choices=MODES, default="darts")
-    search.add_argument("--epochs", type=positive_int, default=20)
+    search.add_argument(
+        "--space", choices=cell_spaces(), default="nb201", help="the cell search space"
+    )
+    search.add_argument(
+        "--mode",
+        choices=MODES,
+        default="darts",
+        help="plain DARTS, or RobustDARTS early stopping (es) or adaptive L2 (ada)",
+    )
+    search.add_argument("--epochs", type=positive_int, default=20, help="search epochs")
     search.add_argument(
         "--data", default="digits", help="digits, mnist, cifar10:PATH, cifar100:PATH, svhn:PATH"
     )
     search.add_argument("--max-images", type=positive_int, help="cap the training images used")
-    search.add_argument("--out", type=Path, required=True)
+    search.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="folder for the genotype (or arch.json), eigenvalues and events",
+    )
     search.add_argument("--order", type=int, choices=(1, 2), default=1, help="architect order")
-    search.add_argument("--batch-size", type=positive_int, default=64)
-    search.add_argument("--channels", type=positive_int, default=8)
+    search.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    search.add_argument(
+        "--channels", type=positive_int, default=8, help="channels of the first cell"
+    )
     search.add_argument(
         "--layers", type=positive_int, help="cells (cell spaces, default 5) or cells per stage "
         "(nb201, default 1)",
     )  # fmt: skip
-    search.add_argument("--w-lr", type=positive_float, default=0.025)
+    search.add_argument(
+        "--w-lr", type=positive_float, default=0.025, help="the weights' SGD learning rate"
+    )
     search.add_argument("--weight-decay", type=float, default=3e-4, help="the weights' L2 factor")
-    search.add_argument("--arch-lr", type=positive_float, default=3e-4)
+    search.add_argument(
+        "--arch-lr", type=positive_float, default=3e-4, help="the architecture's Adam learning rate"
+    )
     search.add_argument("--window", type=positive_int, default=5, help="ES/ADA local average")
     search.add_argument("--k", type=positive_int, default=5, help="ES/ADA look-back, epochs")
     search.add_argument("--factor", type=positive_float, default=1.3, help="ES/ADA trigger")
-    search.add_argument("--es-start-epoch", type=int, default=0)
-    search.add_argument("--ada-multiplier", type=positive_float, default=3.0)
-    search.add_argument("--ada-max-weight-decay", type=positive_float, default=8.1e-3)
-    search.add_argument("--eigen-iters", type=positive_int, default=20)
-    search.add_argument("--seed", type=int, default=0)
+    search.add_argument(
+        "--es-start-epoch", type=int, default=0, help="ES/ADA: no decision before this epoch"
+    )
+    search.add_argument(
+        "--ada-multiplier",
+        type=positive_float,
+        default=3.0,
+        help="ADA: factor on the L2 factor at each trigger",
+    )
+    search.add_argument(
+        "--ada-max-weight-decay",
+        type=positive_float,
+        default=8.1e-3,
+        help="ADA: largest L2 factor; past it ADA only watches",
+    )
+    search.add_argument(
+        "--eigen-iters",
+        type=positive_int,
+        default=20,
+        help="most power iterations for the Hessian's largest eigenvalue",
+    )
+    search.add_argument("--seed", type=int, default=0, help="seed of weights, data and sampling")
     search.set_defaults(func=cmd_search)
 
     train = sub.add_parser("train", help="train a genotype from scratch and export it to ONNX")
@@ -61,15 +96,21 @@ def add_commands(subparsers) -> None:
     train.add_argument(
         "--space", choices=_genotype_spaces(), help="refuse a genotype of another space"
     )
-    train.add_argument("--data", default="digits")
-    train.add_argument("--max-images", type=positive_int)
-    train.add_argument("--epochs", type=positive_int, default=10)
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--channels", type=positive_int, default=8)
-    train.add_argument("--layers", type=positive_int, default=5)
-    train.add_argument("--lr", type=positive_float, default=0.05)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", type=Path, required=True)
+    train.add_argument(
+        "--data", default="digits", help="digits, mnist, cifar10:PATH, cifar100:PATH, svhn:PATH"
+    )
+    train.add_argument("--max-images", type=positive_int, help="cap the training images used")
+    train.add_argument("--epochs", type=positive_int, default=10, help="training epochs")
+    train.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    train.add_argument(
+        "--channels", type=positive_int, default=8, help="channels of the first cell"
+    )
+    train.add_argument("--layers", type=positive_int, default=5, help="cells in the network")
+    train.add_argument("--lr", type=positive_float, default=0.05, help="SGD learning rate")
+    train.add_argument("--seed", type=int, default=0, help="seed of weights and data order")
+    train.add_argument(
+        "--out", type=Path, required=True, help="folder for the trained model and its ONNX file"
+    )
     train.set_defaults(func=cmd_train)
 
 

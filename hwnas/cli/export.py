@@ -50,7 +50,9 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
         type=Path,
         help="a folder written by `hwnas lrnn train` (`hwnas lrnn export` is an alias)",
     )
-    export.add_argument("--out", type=Path, required=True)
+    export.add_argument(
+        "--out", type=Path, required=True, help="folder for the ONNX files, engines and report"
+    )
     export.add_argument(
         "--format",
         choices=("onnx", "tensorrt"),
@@ -84,8 +86,16 @@ def add_export_arguments(export: argparse.ArgumentParser) -> None:
         help="largest top-1 drop (points) against PyTorch of a file to ship; the report names "
         "the fastest file within it (default 1)",
     )
-    export.add_argument("--predicted-latency-ms", type=positive_float)
-    export.add_argument("--latency-budget-ms", type=positive_float)
+    export.add_argument(
+        "--predicted-latency-ms",
+        type=positive_float,
+        help="the predictor's latency, reported beside the measured one",
+    )
+    export.add_argument(
+        "--latency-budget-ms",
+        type=positive_float,
+        help="the budget the measured latency is judged against (default: none)",
+    )
     export.add_argument(
         "--device",
         help="where the ONNX files are timed: 'local' (default), or a device of `hwnas devices "

@@ -107,29 +107,50 @@ def add_commands(subparsers) -> None:
     train = commands.add_parser(
         "train", help="train an LRNN on a state-tracking task, test longer sequences"
     )
-    train.add_argument("--task", default="parity", choices=tuple(TASKS))
+    train.add_argument(
+        "--task", default="parity", choices=tuple(TASKS), help="the state-tracking task"
+    )
     train.add_argument("--range", default="11", choices=("01", "11"), help="eigenvalues")
-    train.add_argument("--recurrence", default="diag", choices=("diag", "deltanet"))
-    train.add_argument("--layers", type=positive_int, default=1)
-    train.add_argument("--width", type=positive_int, default=32)
-    train.add_argument("--state", type=positive_int, default=16)
+    train.add_argument(
+        "--recurrence",
+        default="diag",
+        choices=("diag", "deltanet"),
+        help="diagonal linear recurrence or DeltaNet",
+    )
+    train.add_argument("--layers", type=positive_int, default=1, help="recurrent layers")
+    train.add_argument("--width", type=positive_int, default=32, help="model (embedding) width")
+    train.add_argument(
+        "--state", type=positive_int, default=16, help="state size (DeltaNet: per-head state)"
+    )
     train.add_argument(
         "--arch", help="a whole architecture, e.g. lrnn:deltanet-11-L2-W64-S16 (overrides above)"
     )
-    train.add_argument("--steps", type=positive_int, default=600)
-    train.add_argument("--batch-size", type=positive_int, default=64)
-    train.add_argument("--lr", type=positive_float, default=1e-2)
-    train.add_argument("--min-length", type=positive_int, default=3)
-    train.add_argument("--max-length", type=positive_int, default=40)
+    train.add_argument("--steps", type=positive_int, default=600, help="most Adam steps")
+    train.add_argument("--batch-size", type=positive_int, default=64, help="sequences per step")
+    train.add_argument("--lr", type=positive_float, default=1e-2, help="Adam learning rate")
+    train.add_argument(
+        "--min-length", type=positive_int, default=3, help="shortest training sequence"
+    )
+    train.add_argument(
+        "--max-length", type=positive_int, default=40, help="longest training sequence"
+    )
     train.add_argument(
         "--supervision",
         choices=("prefixes", "last"),
         help="label every prefix or only the last token (default: prefixes where the task "
         "labels them)",
     )
-    train.add_argument("--test-lengths", type=positive_int, nargs="+", default=[40, 128, 256])
-    train.add_argument("--test-samples", type=positive_int, default=1000)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument(
+        "--test-lengths",
+        type=positive_int,
+        nargs="+",
+        default=[40, 128, 256],
+        help="sequence lengths the accuracy is reported at",
+    )
+    train.add_argument(
+        "--test-samples", type=positive_int, default=1000, help="test sequences per length"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed of weights and data")
     train.add_argument("--threads", type=positive_int, help="torch threads (default torch's)")
     train.add_argument(
         "--scan",
@@ -145,10 +166,29 @@ def add_commands(subparsers) -> None:
         help="alias of `hwnas export --lrnn`: step and unrolled ONNX graphs, checked, timed",
     )
     export.add_argument("--model", type=Path, required=True, help="a folder from lrnn train")
-    export.add_argument("--out", type=Path, required=True)
-    export.add_argument("--unrolled-length", type=positive_int, default=32)
-    export.add_argument("--check-length", type=positive_int, default=256)
-    export.add_argument("--exporter", default="auto", choices=("auto", "dynamo", "legacy"))
+    export.add_argument(
+        "--out", type=Path, required=True, help="folder for the ONNX graphs and the report"
+    )
+    export.add_argument(
+        "--unrolled-length",
+        type=positive_int,
+        default=32,
+        help="fixed sequence length T of the unrolled graph",
+    )
+    export.add_argument(
+        "--check-length",
+        type=positive_int,
+        default=256,
+        help="tokens fed through the step graph in the check against PyTorch",
+    )
+    export.add_argument(
+        "--exporter",
+        default="auto",
+        choices=("auto", "dynamo", "legacy"),
+        help="torch.onnx exporter",
+    )
     export.add_argument("--threads", type=positive_int, help="ONNX Runtime intra-op threads")
-    export.add_argument("--max-time-s", type=positive_float, default=2.0)
+    export.add_argument(
+        "--max-time-s", type=positive_float, default=2.0, help="cap on the timing of each graph"
+    )
     export.set_defaults(func=cmd_export)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from hwnas.cli.export import add_export_arguments
+from hwnas.cli.help_defaults import add_default_notes
 from hwnas.cli.outputs import add_force_options, check_output
 from hwnas.cli.run import RUN_EXPORTER, add_training_arguments
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
@@ -456,7 +457,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--batch-size", type=positive_int, default=1, help="with --store: at which batch size"
     )
-    generate.add_argument("--latency-budget-ms", type=positive_float, required=True)
+    generate.add_argument(
+        "--latency-budget-ms",
+        type=positive_float,
+        required=True,
+        help="the largest latency the generated cell may have on the device",
+    )
     _add_margin_options(generate)
     generate.add_argument(
         "--method",
@@ -488,6 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).add_commands(sub)
     add_force_options(parser)
+    add_default_notes(parser)
     return parser
 
 

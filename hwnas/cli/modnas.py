@@ -21,9 +21,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     commands = modnas.add_subparsers(dest="modnas_command", required=True)
 
     train = commands.add_parser("train", help="train a MetaHypernetwork over the table devices")
-    train.add_argument("--space", default=MODNAS_SPACE, choices=(MODNAS_SPACE,))
-    train.add_argument("--mode", default="surrogate", choices=("surrogate", "supernet"))
-    train.add_argument("--out", type=Path, required=True)
+    train.add_argument(
+        "--space", default=MODNAS_SPACE, choices=(MODNAS_SPACE,), help="the cell search space"
+    )
+    train.add_argument(
+        "--mode",
+        default="surrogate",
+        choices=("surrogate", "supernet"),
+        help="accuracy from a surrogate of the NB201 table, or from a supernet trained here",
+    )
+    train.add_argument("--out", type=Path, required=True, help="MODNAS model directory to write")
     train.add_argument(
         "--predictor", type=Path, help="a MetaPredictor model directory (default: fit one)"
     )
@@ -31,9 +38,14 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--devices", help="comma-separated training devices (default: every table device)"
     )
     train.add_argument(
-        "--dataset", default="cifar10", choices=("cifar10", "cifar100", "imagenet16_120")
+        "--dataset",
+        default="cifar10",
+        choices=("cifar10", "cifar100", "imagenet16_120"),
+        help="surrogate mode: whose NB201 table accuracy",
     )
-    train.add_argument("--steps", type=positive_int, default=1500)
+    train.add_argument(
+        "--steps", type=positive_int, default=1500, help="hypernetwork training steps"
+    )
     train.add_argument(
         "--surrogate-epochs", type=positive_int, default=60, help="surrogate mode: its fit"
     )
@@ -50,10 +62,22 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=positive_int,
         help="devices whose gradients enter a step (default all; supernet mode 4)",
     )
-    train.add_argument("--sampler", default="gumbel", choices=("gumbel", "reinmax"))
-    train.add_argument("--update", default="mgd", choices=("mgd", "mean"))
+    train.add_argument(
+        "--sampler",
+        default="gumbel",
+        choices=("gumbel", "reinmax"),
+        help="straight-through cell sampler",
+    )
+    train.add_argument(
+        "--update",
+        default="mgd",
+        choices=("mgd", "mean"),
+        help="min-norm combination of the devices' gradients, or their mean",
+    )
     train.add_argument("--entropy", type=float, default=None, help="entropy bonus (default 0.5)")
-    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of weights and sampling"
+    )
     train.add_argument(
         "--data", default="digits", help="supernet mode: digits, mnist, cifar10:DIR, ..."
     )

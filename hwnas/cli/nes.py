@@ -25,8 +25,18 @@ def add_commands(subparsers) -> None:
         "search",
         help="build a pool (NES-RS/RE), select an ensemble, compare with a deep ensemble",
     )
-    search.add_argument("--algorithm", choices=ALGORITHMS, default="rs")
-    search.add_argument("--space", choices=cell_spaces(variants=False), default="nb201")
+    search.add_argument(
+        "--algorithm",
+        choices=ALGORITHMS,
+        default="rs",
+        help="NES-RS (random search) or NES-RE (regularised evolution)",
+    )
+    search.add_argument(
+        "--space",
+        choices=cell_spaces(variants=False),
+        default="nb201",
+        help="the cell search space",
+    )
     search.add_argument("--pool", type=positive_int, default=10, help="K: networks trained")
     search.add_argument("--size", type=positive_int, default=3, help="M: ensemble members")
     search.add_argument("--population", type=positive_int, help="P of NES-RE (default K/2)")
@@ -42,21 +52,43 @@ def add_commands(subparsers) -> None:
         "--data", default="digits", help="digits, mnist, cifar10:PATH, cifar100:PATH, svhn:PATH"
     )
     search.add_argument("--max-train", type=positive_int, help="cap the training images")
-    search.add_argument("--valid-fraction", type=probability, default=0.2)
-    search.add_argument("--epochs", type=positive_int, default=10)
-    search.add_argument("--batch-size", type=positive_int, default=64)
-    search.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
+    search.add_argument(
+        "--valid-fraction",
+        type=probability,
+        default=0.2,
+        help="share of the training images held out to select the ensemble",
+    )
+    search.add_argument(
+        "--epochs", type=positive_int, default=10, help="training epochs of each network"
+    )
+    search.add_argument("--batch-size", type=positive_int, default=64, help="images per step")
+    search.add_argument(
+        "--optimizer", choices=("sgd", "adamw"), default="sgd", help="the networks' optimiser"
+    )
     search.add_argument("--lr", type=positive_float, help="default 0.05 (sgd), 0.003 (adamw)")
-    search.add_argument("--channels", type=positive_int, default=8)
+    search.add_argument(
+        "--channels", type=positive_int, default=8, help="channels of the first cell"
+    )
     search.add_argument("--cells", type=positive_int, help="per stage (nb201, default 1) or "
                         "in all (darts, default 3)")  # fmt: skip
-    search.add_argument("--backend", choices=("local", "ray"), default="local")
+    search.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        default="local",
+        help="train the pool in this process or on a Ray cluster",
+    )
     search.add_argument("--no-baseline", action="store_true", help="skip the deep ensemble")
     search.add_argument(
         "--corruptions", help="comma-separated corruptions to evaluate (default: all; '' none)"
     )
-    search.add_argument("--shift-seed", type=non_negative_int, default=0)
-    search.add_argument("--latency-budget-ms", type=positive_float)
+    search.add_argument(
+        "--shift-seed", type=non_negative_int, default=0, help="seed of the corrupted test images"
+    )
+    search.add_argument(
+        "--latency-budget-ms",
+        type=positive_float,
+        help="largest summed latency of the members (default: no budget)",
+    )
     search.add_argument("--predictor", type=Path, help="MetaPredictor model directory")
     search.add_argument("--device", help="the predictor's device to predict latencies for")
     search.add_argument(
@@ -90,8 +122,10 @@ def add_commands(subparsers) -> None:
     search.add_argument(
         "--threads", type=positive_int, default=1, help="torch threads (tiny networks: 1)"
     )
-    search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--out", type=Path, required=True)
+    search.add_argument("--seed", type=int, default=0, help="seed of the search and training")
+    search.add_argument(
+        "--out", type=Path, required=True, help="folder for the pool, ensembles and report"
+    )
     search.set_defaults(func=cmd_search)
 
 

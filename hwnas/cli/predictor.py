@@ -123,15 +123,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", choices=table_spaces(), default="nb201")
+    parser.add_argument(
+        "--space", choices=table_spaces(), default="nb201", help="the search space of the table"
+    )
     parser.add_argument(
         "--data", type=Path, help="wide CSV <space>_index,arch,<device>... (default: shipped table)"
     )
     parser.add_argument("--devices", nargs="+", help="device columns to use (default: all)")
     parser.add_argument("--hidden", type=positive_int, default=256, help="hidden width")
-    parser.add_argument("--epochs", type=positive_int, default=10)
+    parser.add_argument("--epochs", type=positive_int, default=10, help="training epochs")
     parser.add_argument("--members", type=positive_int, default=1, help="ensemble size")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights and data order")
     parser.add_argument(
         "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
     )
@@ -145,19 +147,21 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     fit = commands.add_parser("fit", help="train a MetaPredictor on a latency table")
     _training_options(fit)
-    fit.add_argument("--target", choices=TARGETS, default="latency_ms")
+    fit.add_argument(
+        "--target", choices=TARGETS, default="latency_ms", help="the quantity predicted"
+    )
     fit.add_argument("--out", type=Path, required=True, help="model directory to write")
     fit.set_defaults(func=cmd_fit)
 
     adapt = commands.add_parser("adapt", help="adapt a model to a new device from its samples")
-    adapt.add_argument("--model", type=Path, required=True)
+    adapt.add_argument("--model", type=Path, required=True, help="model directory of predictor fit")
     adapt.add_argument(
         "--samples",
         type=Path,
         required=True,
         help="CSV arch,latency_ms with the 10 reference architectures (and any others)",
     )
-    adapt.add_argument("--out", type=Path, required=True)
+    adapt.add_argument("--out", type=Path, required=True, help="adapted model directory to write")
     adapt.add_argument("--device-name", default="new-device", help="name stored in the model")
     adapt.add_argument(
         "--steps",
@@ -166,11 +170,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         help="fine-tuning steps, 0 = zero-shot, or auto (default): fine-tune only if that "
         "predicts held-out samples better",
     )
-    adapt.add_argument("--threads", type=positive_int)
+    adapt.add_argument(
+        "--threads", type=positive_int, help="torch threads (default: torch's own choice)"
+    )
     adapt.set_defaults(func=cmd_adapt)
 
     predict = commands.add_parser("predict", help="predict for architectures; CSV on stdout")
-    predict.add_argument("--model", type=Path, required=True)
+    predict.add_argument(
+        "--model", type=Path, required=True, help="model directory of predictor fit or adapt"
+    )
     predict.add_argument("--archs", type=Path, required=True, help="one architecture per line")
     predict.add_argument("--device", help="a training device instead of the adapted one")
     predict.set_defaults(func=cmd_predict)
@@ -179,11 +187,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "evaluate", help="leave-one-device-out: MetaPredictor against per-device baselines"
     )
     _training_options(evaluate)
-    evaluate.add_argument("--ks", type=positive_int, nargs="+", default=[10, 20])
+    evaluate.add_argument(
+        "--ks",
+        type=positive_int,
+        nargs="+",
+        default=[10, 20],
+        help="measured architectures given to each held-out device, references included",
+    )
     evaluate.add_argument(
         "--methods",
         nargs="+",
         default=["meta", "meta_auto", "gbr", "rf", "ridge", "macs", "params"],
         choices=("meta", "meta_finetune", "meta_auto", "gbr", "rf", "ridge", "macs", "params"),
+        help="methods scored",
     )
     evaluate.set_defaults(func=cmd_evaluate)

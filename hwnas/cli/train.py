@@ -30,7 +30,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--space", default="nb201", help="search space of --arch (nb201, fbnet)")
     train.add_argument("--data", default="digits", help=_DATA_HELP)
     train.add_argument("--out", type=Path, required=True, help="the model folder to write")
-    train.add_argument("--epochs", type=positive_int, default=30)
+    train.add_argument("--epochs", type=positive_int, default=30, help="training epochs")
     train.add_argument(
         "--batch-size", type=positive_int, default=64, help="over all processes (default 64)"
     )
@@ -38,16 +38,24 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--weight-decay", type=float, help="of conv/linear weights (default 5e-4 SGD, 0.05 AdamW)"
     )
-    train.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw"))
+    train.add_argument(
+        "--optimizer", default="sgd", choices=("sgd", "adamw"), help="SGD Nesterov or AdamW"
+    )
     train.add_argument(
         "--augment",
         default="auto",
         choices=("auto", "none", "crop", "crop-flip"),
         help="auto: crop+flip for CIFAR and RGB photos >= 32 px, crop for SVHN, none for digits",
     )
-    train.add_argument("--warmup-epochs", type=non_negative_int, default=2)
-    train.add_argument("--label-smoothing", type=float, default=0.1)
-    train.add_argument("--seed", type=non_negative_int, default=0)
+    train.add_argument(
+        "--warmup-epochs", type=non_negative_int, default=2, help="linear warm-up before cosine"
+    )
+    train.add_argument(
+        "--label-smoothing", type=float, default=0.1, help="of the cross-entropy targets"
+    )
+    train.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of weights, split and order"
+    )
     train.add_argument("--torch-device", default="cpu", help="cpu, cuda, cuda:N or auto")
     train.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
     train.add_argument("--channels", type=positive_int, help="network width (default 16)")
@@ -57,7 +65,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--input-size", type=positive_int, help="resize images to this side inside the network"
     )
-    train.add_argument("--val-fraction", type=probability, default=0.1)
+    train.add_argument(
+        "--val-fraction",
+        type=probability,
+        default=0.1,
+        help="share of the training images held out to pick the best epoch",
+    )
     train.add_argument("--max-images", type=positive_int, help="cap on train+val images")
     train.add_argument(
         "--init-from", type=Path, help="a supernet folder (hwnas modnas train --mode supernet)"
