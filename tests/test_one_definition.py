@@ -1,11 +1,17 @@
 """Constants the command line offers are the library's own, not copies that can drift apart."""
 
 import argparse
+import importlib
 
-from hwnas.cli.main import build_parser
 from hwnas.methods.lrnn.tasks import TASKS
 from predictors.regressor import make_candidate
 from predictors.regressor_names import CANDIDATES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # imported here: importing the module hwnas.cli.main at collection would shadow the
+    # function hwnas.cli.main that other test modules import
+    return importlib.import_module("hwnas.cli.main").build_parser()
 
 
 def _choices(parser: argparse.ArgumentParser, path: tuple[str, ...], option: str) -> tuple:
@@ -32,7 +38,8 @@ def test_version_is_the_installed_distributions(capsys):
     import pytest
 
     import hwnas
-    from hwnas.cli.main import main
+
+    main = importlib.import_module("hwnas.cli.main").main
 
     assert hwnas.__version__ == version("hwnas")  # pyproject.toml and hwnas/__init__.py agree
     with pytest.raises(SystemExit) as exit_info:
