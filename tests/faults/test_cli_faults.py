@@ -35,7 +35,12 @@ def files(tmp_path):
     binary = tmp_path / "binary.csv"
     binary.write_bytes(bytes(range(256)) * 8)
     paths["binary"] = binary
-    for name, sql in (("emptydb", "VACUUM"), ("foreigndb", "CREATE TABLE photos (id INTEGER)")):
+    sqlite_files = (
+        ("emptydb", "VACUUM"),
+        ("foreigndb", "CREATE TABLE photos (id INTEGER)"),
+        ("walcopy", "PRAGMA journal_mode = WAL"),  # a store's main file copied without -wal
+    )
+    for name, sql in sqlite_files:
         paths[name] = tmp_path / f"{name}.sqlite"
         conn = sqlite3.connect(paths[name])
         conn.execute(sql)  # a real SQLite file: without tables, or of another program
@@ -74,6 +79,7 @@ CASES = [
     (["predictor", "evaluate", "--ks", "99999", "--methods", "ridge"], "at most 15623"),
     (["generate", "--store", "{emptydb}", "--latency-budget-ms", "1"], "without the hwnas tables"),
     (["generate", "--store", "{foreigndb}", "--latency-budget-ms", "1"], "something else"),
+    (["generate", "--store", "{walcopy}", "--latency-budget-ms", "1"], "without its -wal file"),
 ]
 
 
