@@ -19,14 +19,14 @@ from pathlib import Path
 
 import numpy as np
 
-from hwnas.core.export.precision import Int8Quantization
+from hwnas.core.export.precision import ONNXRUNTIME_INT8, Int8Quantization
 
 SETTINGS = {
-    "qdq per-channel minmax (default)": Int8Quantization(),
+    "qdq per-channel minmax (TensorRT's)": Int8Quantization(),
     "qdq per-tensor minmax": Int8Quantization(per_channel=False),
     "qdq per-channel entropy": Int8Quantization(calibration="entropy"),
     "qdq per-channel percentile": Int8Quantization(calibration="percentile"),
-    "qdq uint8 asymmetric activations": Int8Quantization(activation_symmetric=False),
+    "qdq uint8 asymmetric activations (ONNX Runtime's)": ONNXRUNTIME_INT8,
     "qdq conv/gemm/matmul only": Int8Quantization(op_types=("Conv", "Gemm", "MatMul")),
     "qdq first conv + classifier float": Int8Quantization(
         exclude_first_conv=True, exclude_classifier=True

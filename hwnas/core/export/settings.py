@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hwnas.core.export.onnx import OnnxExport
-from hwnas.core.export.precision import DEFAULT_INT8, PRECISIONS, Int8Quantization
+from hwnas.core.export.precision import ONNXRUNTIME_INT8, PRECISIONS, Int8Quantization
 from hwnas.core.export.sources import ModelSource
 from hwnas.errors import InputError
 from profilers.timing import TimingConfig, default_timing
@@ -41,7 +41,8 @@ class ExportSettings:
         calibration_data: int8: a ``.npy`` of (N, *input_shape) float32 inputs; without it,
             training images of the model's data, or random normal inputs for a model without.
         calibration_samples: int8 calibration inputs drawn when no file is given.
-        int8: The int8 quantisation method.
+        int8: The int8 quantisation method of the ONNX Runtime file (TensorRT engines take
+            symmetric activations: `hwnas.core.export.precision.DEFAULT_INT8`).
         accuracy_data: A data spec to score every file on (its test split); default: the
             model's own data where it has some.
         max_accuracy_drop_points: Largest top-1 drop against PyTorch of a shippable file.
@@ -57,7 +58,7 @@ class ExportSettings:
     check_batch: int = 4
     calibration_data: Path | None = None
     calibration_samples: int = 256
-    int8: Int8Quantization = DEFAULT_INT8
+    int8: Int8Quantization = ONNXRUNTIME_INT8
     accuracy_data: str | None = None
     max_accuracy_drop_points: float = 1.0
     profile: bool = True
