@@ -299,7 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             stage=stage,
         )
     print_run(result, _bound_text(result.generate))
-    return 0 if result.export.passed else 1
+    return 0 if result.deployable else 1
 
 
 def _add_runtime_options(parser: argparse.ArgumentParser, exporter: str = "auto") -> None:

@@ -153,8 +153,10 @@ def _print_shipped(result) -> None:
         latency = "n/a" if row["latency_ms"] is None else f"{row['latency_ms']:.3f} ms"
         verdict = {True: "yes", False: "no", None: "n/a"}[row["within_budget"]]
         flag = ""
+        if row["drop_above_max"]:
+            flag += f"  DROP above {report.choice.max_accuracy_drop_points:g} point(s)"
         if row["slower_than_fp32"] is not None:
-            flag = f"  SLOWER than fp32 ({row['slower_than_fp32']:.2f}x)"
+            flag += f"  SLOWER than fp32 ({row['slower_than_fp32']:.2f}x)"
         print(
             f"  {row['precision']:<9}  {top1:>8}  {drop:>6}  {latency:>10}  {verdict:>14}  "
             f"{row['path']}{flag}"

@@ -22,6 +22,7 @@ from hwnas.errors import InputError
 from hwnas.jobs.generate import DATASETS as TABLES
 from hwnas.jobs.generate import GenerateResult, check_budget_arguments, generate_for_budget
 from hwnas.jobs.profile import (
+    PROFILE_THREADS,
     ProfileConfig,
     ProfileResult,
     check_local,
@@ -115,6 +116,12 @@ class PipelineResult:
     budget_from_median: bool
     summary_path: Path
     stages_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def deployable(self) -> bool:
+        """The fp32 file passed its checks and some file is within the accuracy drop."""
+        report = self.export
+        return report.file("fp32").passed and report.choice.fastest_within_drop is not None
 
 
 def network_setting(plan: TrainingPlan, space_name: str = "nb201") -> NetworkSetting:
@@ -315,7 +322,8 @@ def _export(model_dir, out_dir, config: ProfileConfig, plan: TrainingPlan, devic
         precisions=plan.precisions,
         onnx=OnnxExport(exporter=config.exporter),
         timing=config.timing,
-        intra_op_threads=config.intra_op_threads,
+        # the profile's threads: the shipped file is timed as the profiled cells were
+        intra_op_threads=config.intra_op_threads or PROFILE_THREADS,
         batch_size=config.batch_size,
     )
     job = ExportJob(
@@ -351,6 +359,9 @@ def shipped_files(result: PipelineResult) -> list[dict[str, Any]]:
                 "latency_ms": latency,
                 "within_budget": None if latency is None else latency <= result.budget_ms,
                 "slower_than_fp32": slower.get(precision),
+                "drop_above_max": None
+                if accuracy is None
+                else accuracy.drop_points > report.choice.max_accuracy_drop_points,
             }
         )
     return rows

@@ -100,7 +100,7 @@ def test_run_names_the_ranking_table_and_the_training_data_apart():
         parser.parse_args(["run", "--rank-by-table", "digits"])  # data is not a table
 
 
-def _result(int8_latency_ms: float, slower: tuple = ()):
+def _result(int8_latency_ms: float, slower: tuple = (), int8_drop: float = 0.3):
     """A pipeline result whose export timed fp32 at 0.2 ms and int8 as given."""
     accuracy = AccuracyReport(
         data="digits",
@@ -109,7 +109,7 @@ def _result(int8_latency_ms: float, slower: tuple = ()):
         pytorch_top1_percent=97.5,
         files=(
             FileAccuracy("fp32", "m.onnx", 97.5, 0.0),
-            FileAccuracy("int8", "m_int8.onnx", 97.2, 0.3),
+            FileAccuracy("int8", "m_int8.onnx", 97.5 - int8_drop, int8_drop),
         ),
     )
     latency = {"fp32": 0.2, "int8": int8_latency_ms}
@@ -180,5 +180,14 @@ def test_report_flags_a_precision_slower_than_fp32(capsys):
 def test_report_without_a_slower_file_flags_nothing(capsys):
     print_run(_result(0.12), "no margin")
     out = capsys.readouterr().out
-    assert "SLOWER" not in out
+    assert "SLOWER" not in out and "DROP" not in out
     assert "fastest file: int8 (m_int8.onnx)" in out
+
+
+def test_report_flags_an_accuracy_drop_above_the_limit(capsys):
+    print_run(_result(0.32, int8_drop=6.13), "no margin")
+    out = capsys.readouterr().out
+    int8_line = next(line for line in out.splitlines() if line.strip().startswith("int8"))
+    assert "DROP above 1 point(s)" in int8_line and "6.13" in int8_line
+    fp32_line = next(line for line in out.splitlines() if line.strip().startswith("fp32"))
+    assert "DROP" not in fp32_line
