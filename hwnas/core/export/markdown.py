@@ -150,6 +150,11 @@ def render_markdown(report: ExportReport) -> str:
             f"{report.budget_ms:.4g} ms; {measured.runtime} median {measured.median_ms:.4g}"
             f" ms: within budget: {verdict}"
         )
+        if "budget_verdict" in (report.details or {}):  # yes, no or undecided from rounds
+            from profilers.verdict import BudgetVerdict
+
+            sentence = BudgetVerdict(**report.details["budget_verdict"]).sentence()
+            budget = f"{report.budget_ms:.4g} ms: within budget: {sentence}"
     costs = []
     if report.params is not None:
         costs.append(f"{report.params:,} parameters")
