@@ -335,8 +335,8 @@ class SplitDataset:
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted row indices (kept, held out): `fraction` of each class held out, seeded.
 
-    A class of n >= 2 images gives n * fraction of them rounded half up, at least 1 and at most n - 1;
-    a class of 1 image stays in the kept part.
+    A class of n >= 2 images gives n * fraction of them rounded half up, at least 1 and at
+    most n - 1; a class of 1 image stays in the kept part.
     """
     rng = np.random.default_rng(seed)
     held: list[np.ndarray] = []
