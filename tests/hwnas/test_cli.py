@@ -90,7 +90,7 @@ def test_input_errors_of_the_jobs(capsys, tmp_path):
     out = tmp_path / "afile"
     out.write_text("")
     code, _, err = run_cli(capsys, "export", "--arch", ARCH, "--out", out)
-    assert code == 2 and "is a file" in err
+    assert code == 2 and "is an existing file" in err  # checked before any work (hwnas.cli.outputs)
 
 
 @pytest.mark.parametrize(
