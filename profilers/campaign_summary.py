@@ -82,8 +82,8 @@ class CampaignSummary:
             lines.append(f"waited {self.waited_s:.1f} s in all for the machine to be quiet")
         if not self.unstable:
             lines.append(
-                f"unstable: none of {self.cells} cells (rounds agree within "
-                f"±{100 * self.unstable_threshold:.1f} %)"
+                f"unstable: none of {self.cells} cells (none whose rounds disagree by more "
+                f"than ±{100 * self.unstable_threshold:.1f} %)"
             )
             return lines
         worst = ", ".join(

@@ -50,6 +50,8 @@ class RoundsConfig:
         outlier_mads: A cell is flagged unstable when its rounds' relative spread exceeds
             both ``agree_rel`` and the campaign's median spread plus this many (scaled)
             median absolute deviations of the spreads.
+        unstable_cap: ... and always when it exceeds this spread, however widely the whole
+            campaign disagrees.
         seed: Seed of the shuffled order of rounds (the same seed, the same order, so a
             resumed campaign continues the same plan).
         probe: The disturbance probe timed beside each round; None times no probe.
@@ -61,6 +63,7 @@ class RoundsConfig:
     confidence: float = 0.95
     extra_time_fraction: float = 0.3
     outlier_mads: float = 3.0
+    unstable_cap: float = 0.25
     seed: int = 0
     probe: ProbeConfig | None = field(default_factory=ProbeConfig)
 
@@ -75,7 +78,13 @@ class RoundsConfig:
             raise ConfigError(
                 f"RoundsConfig.max_rounds ({self.max_rounds}) must be >= rounds ({self.rounds})"
             )
-        for name in ("agree_rel", "confidence", "extra_time_fraction", "outlier_mads"):
+        for name in (
+            "agree_rel",
+            "confidence",
+            "extra_time_fraction",
+            "outlier_mads",
+            "unstable_cap",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"RoundsConfig.{name} must be a number, got {value!r}")
@@ -281,11 +290,13 @@ def unstable_threshold(spreads: Iterable[float], config: RoundsConfig) -> float:
 
     The disagreement between rounds decides, not a fixed CoV: a cell is an outlier when its
     spread exceeds the campaign's median spread by ``outlier_mads`` scaled median absolute
-    deviations, and rounds that agree within ``agree_rel`` are never flagged.
+    deviations, and rounds that agree within ``agree_rel`` are never flagged; a spread beyond
+    ``unstable_cap`` is flagged even in a campaign where most cells spread that much.
     """
     values = np.array([s for s in spreads if math.isfinite(s)], dtype=np.float64)
     if values.size == 0:
         return config.agree_rel
     centre = float(np.median(values))
     mad = float(np.median(np.abs(values - centre))) * MAD_SCALE
-    return max(config.agree_rel, centre + config.outlier_mads * mad)
+    robust = max(config.agree_rel, centre + config.outlier_mads * mad)
+    return min(robust, max(config.agree_rel, config.unstable_cap))

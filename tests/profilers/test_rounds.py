@@ -87,7 +87,7 @@ def test_summary_leaves_out_disturbed_rounds_and_pools_the_spread():
 
 
 def test_unstable_threshold_comes_from_the_campaigns_disagreement_not_a_fixed_cov():
-    config = RoundsConfig(agree_rel=0.05, outlier_mads=3.0)
+    config = RoundsConfig(agree_rel=0.05, outlier_mads=3.0, unstable_cap=0.5)
     # a quiet campaign: rounds agree within 1-2 %; nothing is flagged below agree_rel
     quiet = [0.01, 0.012, 0.015, 0.011, 0.02, 0.013]
     assert unstable_threshold(quiet, config) == 0.05
@@ -97,6 +97,9 @@ def test_unstable_threshold_comes_from_the_campaigns_disagreement_not_a_fixed_co
     assert unstable_threshold(noisy, config) == pytest.approx(0.205 + 3 * 1.4826 * 0.015)
     assert 0.22 < unstable_threshold(noisy, config) < 0.6  # only the real outlier is flagged
     assert unstable_threshold([], config) == 0.05
+    # a campaign where every cell spreads widely: the cap still flags beyond ±25 %
+    wild = [0.5, 0.9, 1.4, 2.2, 0.7]
+    assert unstable_threshold(wild, RoundsConfig(unstable_cap=0.25)) == 0.25
 
 
 def test_round_timing_shares_the_cells_budget_among_rounds():
