@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 
 import pytest
 
+import hwnas.cli
 from hwnas.cli.help_defaults import add_default_notes, shown_default
-from hwnas.cli.main import build_parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """`hwnas.cli.main.build_parser()`, leaving the package's `main` function as it was.
+
+    The first import of the submodule `hwnas.cli.main` rebinds the package attribute
+    `hwnas.cli.main` (a function) to the module, which breaks `from hwnas.cli import main` in
+    test modules collected later.
+    """
+    run = hwnas.cli.main
+    try:
+        return importlib.import_module("hwnas.cli.main").build_parser()
+    finally:
+        hwnas.cli.main = run
+
 
 FLAGS = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse._StoreConstAction)
 
