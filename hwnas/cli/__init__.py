@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the `hwnas` command with `argv` (default: `sys.argv[1:]`); returns the exit code."""
-    from hwnas.cli.main import main as run
-
-    return run(argv)
+# Imported here, not lazily: importing the submodule `hwnas.cli.main` binds the package
+# attribute `main` to that module, which would shadow a function defined in this file.
+from hwnas.cli.main import main
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -23,3 +20,6 @@ def console_main() -> int:
 
     warnings.showwarning = _warning_line
     return main()
+
+
+__all__ = ["console_main", "main"]

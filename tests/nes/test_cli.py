@@ -77,7 +77,8 @@ def test_latency_budget_on_resumed_pool(run, capsys):
 
 
 def test_user_errors_exit_2(tmp_path, capsys):
-    assert main([*BASE, "--out", str(tmp_path), "--predictor", str(tmp_path)]) == 2
+    predictor = tmp_path / "predictor"
+    assert main([*BASE, "--out", str(tmp_path), "--predictor", str(predictor)]) == 2
     assert "only apply with --latency-budget-ms" in capsys.readouterr().err
     assert main([*BASE, "--out", str(tmp_path), "--data", "imagenet"]) == 2
     assert "unknown dataset" in capsys.readouterr().err

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hwnas.core.datasets import ImageData, load_digits
-from hwnas.errors import InputError
+from hwnas.errors import UnavailableError
 from hwnas.methods.nes.pool import (
     MemberSpec,
     PoolData,
@@ -135,7 +135,7 @@ def test_members_must_fit_the_data(tmp_path, data):
 
 def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch, data):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
-    with pytest.raises(InputError, match=r"pip install 'hwnas\[ray\]'"):
+    with pytest.raises(UnavailableError, match=r"pip install 'hwnas\[ray\]'"):
         build_pool([_spec()], data, TRAIN, tmp_path, backend="ray")
     assert not is_finished(tmp_path / _spec().id)
 
