@@ -234,6 +234,7 @@ def source_from_genotype(path: str | Path, seed: int = 0) -> ImageSource:
             operations (random outputs: no file can be checked against them).
     """
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from hwnas.core.spaces.darts_genotype import Genotype, load_genotype
@@ -254,7 +255,7 @@ def source_from_genotype(path: str | Path, seed: int = 0) -> ImageSource:
             ) from None
         try:
             model.load_state_dict(load_file(path / "weights.safetensors"))
-        except (OSError, RuntimeError) as err:
+        except (OSError, RuntimeError, SafetensorError) as err:
             raise ExportSourceError(
                 f"{path / 'weights.safetensors'} does not hold the weights of {genotype}: {err}"
             ) from None

@@ -268,6 +268,7 @@ def load_model(model_dir: str | Path):
     Raises:
         InputError: when the folder lacks either file or they do not match.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from hwnas.core.spaces.lrnn_layers import LRNNConfig, LRNNModel
@@ -285,7 +286,11 @@ def load_model(model_dir: str | Path):
         raise InputError(f"{model_dir / CONFIG_FILE} is not an LRNN config: {err}") from err
     model = LRNNModel(config)
     try:
-        model.load_state_dict(load_file(model_dir / MODEL_FILE))
+        weights = load_file(model_dir / MODEL_FILE)
+    except (SafetensorError, OSError) as err:
+        raise InputError(f"{model_dir / MODEL_FILE}: unreadable weights ({err})") from None
+    try:
+        model.load_state_dict(weights)
     except RuntimeError as err:
         raise InputError(f"{model_dir / MODEL_FILE} does not match {config.arch}: {err}") from err
     return model.eval()
