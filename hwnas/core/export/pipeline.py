@@ -250,7 +250,10 @@ def run_export(
     details = source.details
     if budget_ms is not None and budget_latency is not None:
         within = budget_latency.median_ms <= budget_ms
-        if budget_latency.runtime == "onnxruntime":  # yes/no/undecided from rounds (issue 18)
+        # yes/no/undecided from rounds (issue 18), where the target's random inputs can feed
+        # the graph; graphs with their own inputs (an LRNN's token ids) are timed here, once.
+        on_target = source.timing_inputs(graphs[0], settings.batch_size) is None
+        if budget_latency.runtime == "onnxruntime" and on_target:
             from profilers.verdict import verdict_on_target_of
 
             verdict = verdict_on_target_of(device, job, source.name, primary.path, budget_ms)
