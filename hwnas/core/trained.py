@@ -15,7 +15,6 @@ Each file is written atomically (a temporary file renamed into place), the weigh
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hwnas.errors import InputError
+from profilers.profile import file_sha256  # noqa: F401 - one implementation, used here too
 
 SPEC_FILE = "model.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -106,15 +106,6 @@ class TrainedModelSpec:
             return cls(**fields)
         except (KeyError, TypeError) as err:
             raise TrainedModelError(f"{source}: not a hwnas model description ({err})") from err
-
-
-def file_sha256(path: str | Path) -> str:
-    """The sha256 of a file's bytes, as hex."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _replace_atomically(path: Path, write) -> None:
