@@ -24,22 +24,27 @@ class MeasuredValueError(InputError):
     """A measured value that cannot be a measurement of one network on one device."""
 
 
-def check_measured_value(value: float, quantity: str, where: str) -> float:
-    """`value` if it is finite and within `PHYSICAL_RANGE[quantity]`; raises otherwise."""
+def check_measured_value(
+    value: float, quantity: str, where: str, error: type[InputError] = MeasuredValueError
+) -> float:
+    """`value` if it is finite and within `PHYSICAL_RANGE[quantity]`; raises `error` otherwise."""
     low, high = PHYSICAL_RANGE.get(quantity, (0.0, math.inf))
     if not math.isfinite(value) or value <= 0:
-        raise MeasuredValueError(
-            f"{where}: {quantity} must be a finite positive number, got {value!r}"
-        )
+        raise error(f"{where}: {quantity} must be a finite positive number, got {value!r}")
     if not low <= value <= high:
-        raise MeasuredValueError(
+        raise error(
             f"{where}: {quantity} {value:g} lies outside any physical range for one inference "
             f"({low:g} to {high:g}); check the unit and the row"
         )
     return value
 
 
-def check_outliers(values: Mapping[str, float], quantity: str, where: str) -> None:
+def check_outliers(
+    values: Mapping[str, float],
+    quantity: str,
+    where: str,
+    error: type[InputError] = MeasuredValueError,
+) -> None:
     """Raises if a value lies more than `OUTLIER_FACTOR` times from the median of all."""
     if len(values) < 3:
         return
@@ -51,7 +56,7 @@ def check_outliers(values: Mapping[str, float], quantity: str, where: str) -> No
         ratio = math.exp(abs(log_value - median))
         if ratio > OUTLIER_FACTOR:
             side = "above" if log_value > median else "below"
-            raise MeasuredValueError(
+            raise error(
                 f"{where}: {key} has {quantity} {values[key]:g}, {ratio:.3g}x {side} the median "
                 f"{math.exp(median):g} of the file's {len(values)} cells; one device's cells lie "
                 f"within {OUTLIER_FACTOR:g}x of each other: fix or remove that row"

@@ -88,11 +88,11 @@ def read_latency_csv(path: str | Path, space: str = "nb201") -> dict[str, float]
             raise LatencyFileError(
                 f"{path}, line {line_no}: latency_ms {row['latency_ms']!r} is not a number"
             ) from None
-        check_measured_value(value, "latency_ms", f"{path}, line {line_no}")
+        check_measured_value(value, "latency_ms", f"{path}, line {line_no}", LatencyFileError)
         if arch in latencies:
             raise LatencyFileError(f"{path}, line {line_no}: {arch} appears a second time")
         latencies[arch] = value
-    check_outliers(latencies, "latency_ms", str(path))
+    check_outliers(latencies, "latency_ms", str(path), LatencyFileError)
     return latencies
 
 

@@ -155,13 +155,13 @@ def read_samples_csv(path: str | Path, space: str, target: str = "latency_ms") -
             raise SamplesFileError(
                 f"{path}, line {line}: {target} {row[target]!r} is not a number"
             ) from None
-        check_measured_value(value, target, f"{path}, line {line}")
+        check_measured_value(value, target, f"{path}, line {line}", SamplesFileError)
         if arch in samples:
             raise SamplesFileError(f"{path}, line {line}: {arch} appears a second time")
         samples[arch] = value
     if not samples:
         raise SamplesFileError(f"{path} has a header but no rows")
-    check_outliers(samples, target, str(path))
+    check_outliers(samples, target, str(path), SamplesFileError)
     return samples
 
 

@@ -6,6 +6,7 @@ import pytest
 
 from hwnas.core.measured import MeasuredValueError, check_measured_value, check_outliers
 from hwnas.core.tables import reference_archs
+from hwnas.errors import InputError
 from hwnas.jobs.generate import read_latency_csv
 from hwnas.methods.predictor_data import read_samples_csv
 
@@ -43,7 +44,7 @@ def test_both_latency_readers_refuse_an_absurd_reference_latency(tmp_path, reade
     values[4] = bad
     path = _csv(tmp_path, values)
     before = path.read_bytes()
-    with pytest.raises(MeasuredValueError, match="samples.csv"):
+    with pytest.raises(InputError, match="samples.csv"):  # the reader's own error
         reader(path)
     assert path.read_bytes() == before
     values[4] = 0.4
