@@ -169,8 +169,6 @@ def load_cifar10(root: str | Path) -> Dataset:
     return _standardise("cifar10", *_raw_cifar10(root), 10)
 
 
-
-
 def _raw_cifar100(root: str | Path, labels: str = "fine") -> tuple[tuple, tuple, int]:
     """CIFAR-100's (train, test, classes), pixels in [0, 1]."""
     if labels not in ("fine", "coarse"):
@@ -411,9 +409,7 @@ def load_split_dataset(
     elif name in ("npz", "folder") and path:
         train, test, names = read_npz(path) if name == "npz" else read_folder(path)
     else:
-        raise DatasetError(
-            f"unknown dataset {spec!r}; expected one of {', '.join(SPLIT_DATASETS)}"
-        )
+        raise DatasetError(f"unknown dataset {spec!r}; expected one of {', '.join(SPLIT_DATASETS)}")
     x, y = np.asarray(train[0], dtype=np.float32), np.asarray(train[1], dtype=np.int64)
     if max_images is not None and max_images < len(y):
         _, rows = stratified_split(y, max_images / len(y), seed)
