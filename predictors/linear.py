@@ -10,7 +10,7 @@ LOSSES = ("linear", "huber")
 
 
 class NonNegativeLinearRegressor(RegressorMixin, BaseEstimator):
-    """y = X w + b with w >= 0 (b free), fit by bounded least squares (`scipy.optimize`).
+    """y = X w + b with w >= 0 (b and the ``free`` columns' weights unbounded), least squares.
 
     For features that count operations whose costs add up (latency, energy), a negative
     weight has no physical meaning, and an unconstrained fit uses one to trade features off
@@ -22,11 +22,17 @@ class NonNegativeLinearRegressor(RegressorMixin, BaseEstimator):
             `huber_fraction` of the median target, linear beyond: robust to a few inflated
             measurements).
         huber_fraction: The Huber threshold relative to the median target.
+        free: Columns whose weights may be negative: corrections, not costs (e.g. a
+            profiler's own time per kernel, which a kernel count takes back out of a sum of
+            profiled kernel times).
     """
 
-    def __init__(self, loss: str = "linear", huber_fraction: float = 0.1) -> None:
+    def __init__(
+        self, loss: str = "linear", huber_fraction: float = 0.1, free: tuple[int, ...] = ()
+    ) -> None:
         self.loss = loss
         self.huber_fraction = huber_fraction
+        self.free = free
 
     def fit(self, X, y) -> NonNegativeLinearRegressor:
         from scipy.optimize import least_squares
@@ -44,6 +50,10 @@ class NonNegativeLinearRegressor(RegressorMixin, BaseEstimator):
             return X @ params[:n_features] + params[n_features] - y
 
         lower = np.r_[np.zeros(n_features), -np.inf]
+        for column in self.free:
+            if not 0 <= column < n_features:
+                raise ValueError(f"free column {column} is not one of the {n_features} columns")
+            lower[column] = -np.inf
         start = np.r_[np.zeros(n_features), np.median(y)]
         result = least_squares(
             residuals,

@@ -17,19 +17,20 @@ FLOOR_FRACTION = 0.5
 model can extrapolate to zero or below, no latency can."""
 
 
-def make_candidate(name: str, random_state: int = 0) -> BaseEstimator:
+def make_candidate(name: str, random_state: int = 0, free: tuple[int, ...] = ()) -> BaseEstimator:
     """A fresh candidate model.
 
     ``"linear"`` and ``"huber"`` are linear in the features with non-negative weights
     (`NonNegativeLinearRegressor`): features are counts of operations whose costs add up.
     Huber's loss grows linearly beyond 10 % of the median latency, so a few measurements
     inflated by interference from other processes (a shared VM) pull its fit far less.
-    ``"gbr"`` is gradient-boosted trees, for devices whose costs do not add up.
+    ``"gbr"`` is gradient-boosted trees, for devices whose costs do not add up. ``free``
+    names the columns a linear model may weigh negatively (ignored by trees).
     """
     if name in ("linear", "huber"):
         from predictors.linear import NonNegativeLinearRegressor
 
-        return NonNegativeLinearRegressor(loss=name)
+        return NonNegativeLinearRegressor(loss=name, free=tuple(free))
     if name == "gbr":
         from sklearn.ensemble import GradientBoostingRegressor
 
@@ -58,7 +59,9 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         random_state: Seed of the fold split and of the randomised candidates.
         feature_sets: None (every column), or ``((name, columns), ...)`` where `columns` is
             a tuple of column indices or None for every column. Candidates are then named
-            ``"model:name"``, e.g. ``"huber:live"``.
+            ``"model:name"``, e.g. ``"huber:live"``. A third element, ``(name, columns,
+            free)``, names columns (of the full matrix, among `columns`) whose linear
+            weights may be negative.
 
     Attributes:
         model_: The chosen candidate's name (``"model:features"`` with `feature_sets`).
@@ -84,17 +87,18 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.feature_sets = feature_sets
 
-    def _candidates(self, n_features: int) -> dict[str, tuple[str, list[int] | None]]:
-        """Candidate name -> (model name, feature columns or None)."""
+    def _candidates(self, n_features: int) -> dict[str, tuple[str, list[int] | None, tuple]]:
+        """Candidate name -> (model name, feature columns or None, free columns among them)."""
         names = CANDIDATES if self.model == "auto" else (self.model,)
         for name in names:
             make_candidate(name)  # fail early on an unknown name
         if self.feature_sets is None:
-            return {name: (name, None) for name in names}
+            return {name: (name, None, ()) for name in names}
         if len(self.feature_sets) == 0:
             raise ValueError("feature_sets is empty: give at least one (name, columns) pair")
         sets = {}
-        for set_name, columns in self.feature_sets:
+        for set_name, columns, *rest in self.feature_sets:
+            free = tuple(rest[0]) if rest else ()
             if columns is not None:
                 columns = [int(c) for c in columns]
                 if not columns or not all(0 <= c < n_features for c in columns):
@@ -104,11 +108,14 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
                     )
             if set_name in sets:
                 raise ValueError(f"feature set {set_name!r} is named twice")
-            sets[set_name] = columns
+            selected = list(range(n_features)) if columns is None else columns
+            if not set(free) <= set(selected):
+                raise ValueError(f"feature set {set_name!r}: free columns {free} are not in it")
+            sets[set_name] = (columns, tuple(selected.index(c) for c in free))
         return {
-            f"{name}:{set_name}": (name, columns)
+            f"{name}:{set_name}": (name, columns, free)
             for name in names
-            for set_name, columns in sets.items()
+            for set_name, (columns, free) in sets.items()
         }
 
     def fit(self, X, y) -> LatencyRegressor:
@@ -124,8 +131,8 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         folds = min(self.cv, len(y))
         if len(candidates) > 1 or folds >= 2:
             splitter = KFold(folds, shuffle=True, random_state=self.random_state)
-            for key, (name, columns) in candidates.items():
-                estimator = make_candidate(name, self.random_state)
+            for key, (name, columns, free) in candidates.items():
+                estimator = make_candidate(name, self.random_state, free)
                 features = X if columns is None else X[:, columns]
                 predicted = cross_val_predict(estimator, features, y, cv=splitter)
                 self.cv_mape_[key] = float(np.mean(np.abs(predicted - y) / y))
@@ -137,9 +144,9 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         self.cv_ratio_ = (
             y / np.maximum(chosen, 1e-3 * y.min()) if chosen is not None else np.empty(0)
         )
-        name, self.columns_ = candidates[self.model_]
+        name, self.columns_, free = candidates[self.model_]
         features = X if self.columns_ is None else X[:, self.columns_]
-        self.estimator_ = clone(make_candidate(name, self.random_state)).fit(features, y)
+        self.estimator_ = clone(make_candidate(name, self.random_state, free)).fit(features, y)
         self.floor_ms_ = float(FLOOR_FRACTION * y.min())
         return self
 

@@ -26,6 +26,7 @@ from profilers.stats import LatencyStats
 from profilers.store_schema import (
     COLUMNS,
     FAILURE_COLUMNS,
+    KERNEL_COLUMNS,
     KEY_WHERE,
     MAGIC,
     MIGRATIONS,
@@ -37,6 +38,7 @@ from profilers.store_schema import (
     STATS_COLUMNS,
     UPSERT,
     UPSERT_FAILURE,
+    UPSERT_KERNELS,
     UPSERT_ROUND,
 )
 
@@ -274,6 +276,57 @@ class MeasurementStore:
             f.created_at,
         )  # fmt: skip
         self._write([(UPSERT_FAILURE, row)], f"the failure of key {f.key!r} on {f.device!r}")
+
+    def add_kernels(
+        self,
+        key: str,
+        setting: tuple[str, str, str, int],
+        profile: dict[str, Any],
+        fingerprint: dict[str, Any],
+        runtime_info: dict[str, Any],
+        created_at: str,
+    ) -> None:
+        """Insert or replace one network's kernel profile, committed at once.
+
+        Args:
+            key: The network's key (as its measurement's).
+            setting: (device, runtime, precision, batch size).
+            profile: ``profilers.kernels.NetworkKernels.to_dict()``.
+            fingerprint: The device fingerprint the kernels were timed on.
+            runtime_info: The runtime's description (version, threads, optimisation level).
+            created_at: ISO time of the profile.
+        """
+        row = (
+            key, *setting, json.dumps(profile), json.dumps(fingerprint, sort_keys=True),
+            json.dumps(runtime_info, sort_keys=True), created_at,
+        )  # fmt: skip
+        self._write([(UPSERT_KERNELS, row)], f"the kernel profile of key {key!r}")
+
+    def kernel_profiles(
+        self, device: str, runtime: str, precision: str = "fp32", batch_size: int = 1
+    ) -> dict[str, dict[str, Any]]:
+        """Return the kernel profiles of one setting, by network key.
+
+        Each is a dict of ``profile`` (as stored by `add_kernels`), ``fingerprint``,
+        ``runtime_info`` and ``created_at``.
+        """
+        rows = self._select_rows("kernels", KERNEL_COLUMNS, device, runtime, precision, batch_size)
+        profiles = {}
+        for row in rows:
+            data = dict(zip(KERNEL_COLUMNS, row, strict=True))
+            try:
+                profiles[data["key"]] = {
+                    "profile": json.loads(data["profile"]),
+                    "fingerprint": json.loads(data["fingerprint"]),
+                    "runtime_info": json.loads(data["runtime_info"]),
+                    "created_at": data["created_at"],
+                }
+            except ValueError as exc:
+                raise StoreError(
+                    f"{self.path}: the kernel profile of key {data['key']!r} holds invalid JSON "
+                    f"({exc}); it was edited outside hwnas. Delete or fix that row"
+                ) from exc
+        return profiles
 
     @contextmanager
     def transaction(self, what: str) -> Iterator[sqlite3.Connection]:

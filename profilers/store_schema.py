@@ -2,14 +2,15 @@
 
 Schema versions: 1, measurements; 2, adds the ``failures`` table; 3, adds the ``rounds`` table
 (one row per timed round of a cell, with its disturbance probe and host state) and the
-round summary columns of ``measurements`` (empty in rows written before rounds existed).
-``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``.
+round summary columns of ``measurements`` (empty in rows written before rounds existed); 4,
+adds the ``kernels`` table (one row per network: the kernels the runtime ran for it and their
+times, ``profilers.kernels.NetworkKernels`` as JSON). ``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``.
 """
 
 from __future__ import annotations
 
 MAGIC = "hwnas-measurement-store"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 KEY_COLUMNS = ("key", "device", "runtime", "precision", "batch_size")
@@ -27,6 +28,7 @@ ROUND_COLUMNS = (
     + STATS_COLUMNS
     + ("probe_ratio", "disturbed", "info", "fingerprint", "runtime_info", "created_at")
 )
+KERNEL_COLUMNS = KEY_COLUMNS + ("profile", "fingerprint", "runtime_info", "created_at")
 FAILURE_COLUMNS = KEY_COLUMNS + ("stage", "error_type", "error", "fingerprint", "created_at")
 KEY_WHERE = " AND ".join(f"{c} = ?" for c in KEY_COLUMNS)
 
@@ -71,6 +73,21 @@ CREATE TABLE rounds (
 )
 """
 
+KERNELS_TABLE = f"""
+CREATE TABLE kernels (
+    key TEXT NOT NULL,
+    device TEXT NOT NULL,
+    runtime TEXT NOT NULL,
+    precision TEXT NOT NULL,
+    batch_size INTEGER NOT NULL,
+    profile TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    runtime_info TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY ({", ".join(KEY_COLUMNS)})
+)
+"""
+
 _SUMMARY_TYPES = {
     "rounds": "INTEGER", "rounds_kept": "INTEGER", "disturbed_rounds": "INTEGER",
     "retimed_rounds": "INTEGER", "ci_low_ms": "REAL", "ci_high_ms": "REAL",
@@ -110,12 +127,14 @@ CREATE INDEX measurements_device_runtime ON measurements (device, runtime);
 INSERT INTO hwnas_meta (name, value) VALUES ('magic', '{MAGIC}');
 {FAILURES_TABLE};
 {ROUNDS_TABLE};
+{KERNELS_TABLE};
 PRAGMA user_version = {SCHEMA_VERSION};
 """
 
 MIGRATIONS = {
     1: f"{FAILURES_TABLE}; PRAGMA user_version = 2;",
     2: f"{_ADD_SUMMARY}; {ROUNDS_TABLE}; PRAGMA user_version = 3;",
+    3: f"{KERNELS_TABLE}; PRAGMA user_version = 4;",
 }
 """SQL taking a store from the key's schema version to the next one."""
 
@@ -138,4 +157,11 @@ UPSERT_ROUND = (
     f"VALUES ({', '.join('?' for _ in ROUND_COLUMNS)}) "
     f"ON CONFLICT ({', '.join(KEY_COLUMNS)}, round) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in ROUND_COLUMNS if c not in KEY_COLUMNS + ("round",))
+)
+
+UPSERT_KERNELS = (
+    f"INSERT INTO kernels ({', '.join(KERNEL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in KERNEL_COLUMNS)}) "
+    f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in KERNEL_COLUMNS if c not in KEY_COLUMNS)
 )

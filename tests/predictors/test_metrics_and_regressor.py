@@ -121,10 +121,22 @@ def test_feature_sets_let_cross_validation_pick_the_columns_that_matter():
     assert clone(model).get_params() == model.get_params()
 
 
+def test_a_feature_set_may_free_a_column_to_take_a_negative_weight():
+    rng = np.random.default_rng(4)
+    X = np.c_[rng.uniform(1, 5, 30), rng.integers(10, 300, 30), rng.uniform(0, 1, 30)]
+    y = 1.1 * X[:, 0] - 0.005 * X[:, 1] + 0.05  # a kernel sum less a per-kernel overhead
+    sets = (("sum", (0,)), ("sum+count", (0, 1), (1,)))
+    model = LatencyRegressor(model="linear", feature_sets=sets).fit(X, y)
+    assert model.model_ == "linear:sum+count", model.cv_mape_
+    assert model.estimator_.coef_[1] < 0
+    np.testing.assert_allclose(model.predict(X), y, rtol=1e-4)
+
+
 @pytest.mark.parametrize(
     "sets, fragment",
     [
         ((), "feature_sets is empty"),
+        ((("a", (0,), (1,)),), "free columns"),
         ((("a", (0, 12)),), "non-empty selection"),
         ((("a", ()),), "non-empty selection"),
         ((("a", None), ("a", (0,))), "named twice"),

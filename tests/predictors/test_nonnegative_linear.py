@@ -50,9 +50,23 @@ def test_huber_loss_resists_outliers():
     assert np.abs(huber.coef_ - [0.4, 0.2]).max() < 0.05
 
 
+def test_free_columns_may_take_negative_weights():
+    # y = 2 a - 0.5 b + 1: a kernel sum with a per-kernel overhead taken back out
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 10, size=(30, 2))
+    y = 2 * X[:, 0] - 0.5 * X[:, 1] + 1
+    bounded = NonNegativeLinearRegressor().fit(X, y)
+    assert bounded.coef_[1] == pytest.approx(0.0, abs=1e-9)  # clipped at zero
+    free = NonNegativeLinearRegressor(free=(1,)).fit(X, y)
+    assert free.coef_ == pytest.approx([2.0, -0.5], abs=1e-6)
+    assert free.intercept_ == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="free column 2"):
+        NonNegativeLinearRegressor(free=(2,)).fit(X, y)
+
+
 def test_contract():
     model = NonNegativeLinearRegressor(loss="huber", huber_fraction=0.2)
-    assert clone(model).get_params() == {"loss": "huber", "huber_fraction": 0.2}
+    assert clone(model).get_params() == {"loss": "huber", "huber_fraction": 0.2, "free": ()}
     with pytest.raises(ValueError, match="loss"):
         NonNegativeLinearRegressor(loss="cauchy").fit(np.ones((3, 1)), np.ones(3))
     X = np.arange(8, dtype=float).reshape(4, 2)

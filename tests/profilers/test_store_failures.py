@@ -86,7 +86,7 @@ def test_schema_1_store_is_migrated_keeping_its_rows(tmp_path):
         store.add_failure(failure("b"))
         assert [f.key for f in store.failures()] == ["b"]
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
 
 
 def test_unknown_old_schema_is_refused(tmp_path):

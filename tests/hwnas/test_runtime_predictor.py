@@ -1,0 +1,101 @@
+"""The runtime predictor: kernel profiles of a space's networks, the store, chosen samples."""
+
+import numpy as np
+import pytest
+
+from devices import local_device
+from hwnas.core.spaces import create_space
+from hwnas.errors import InputError
+from hwnas.methods.runtime_predictor import (
+    KernelProfiler,
+    RuntimePredictor,
+    choose_samples,
+    stored_kernel_table,
+)
+from profilers import MeasurementStore, OnnxRuntime
+
+
+def small_nb201():
+    """Five NB201 networks of 4 channels and 1 cell per stage (fast to export and run)."""
+    space = create_space("nb201")
+    archs = list(space.reference_archs())[:6]
+    build = lambda arch: (space.build(arch, channels=4, cells_per_stage=1), space.input_shape)  # noqa: E731
+    return archs, build
+
+
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kernels")
+    archs, build = small_nb201()
+    profiler = KernelProfiler("nb201", folder, OnnxRuntime(1), build=build)
+    with MeasurementStore(folder / "m.sqlite") as store:
+        table = profiler.table(archs[:4], runs=3, store=store, device=local_device())
+    return profiler, table, archs, folder
+
+
+def test_profiles_are_cached_and_reused(profiled, monkeypatch):
+    profiler, table, archs, folder = profiled
+    assert (folder / "kernels" / "onnxruntime-t1-fp32").is_dir()
+    import profilers.kernels as kernels
+
+    def fail(*args, **kwargs):
+        raise AssertionError("profiled again")
+
+    monkeypatch.setattr(kernels, "profile_kernels", fail)
+    again = profiler.network_kernels(archs[0], runs=3)  # read back, not profiled
+    assert again.runs == 3 and len(again.kernels) > 0
+    with pytest.raises(AssertionError, match="profiled again"):
+        profiler.network_kernels(archs[0], runs=10)  # more runs than cached: profiled
+
+
+def test_the_store_holds_the_kernel_profiles_of_its_setting(profiled):
+    profiler, table, archs, folder = profiled
+    with MeasurementStore(folder / "m.sqlite", create=False) as store:
+        device = local_device().name
+        stored = store.kernel_profiles(device, "onnxruntime", "fp32")
+        assert set(stored) == {str(a) for a in archs[:4]}
+        entry = stored[str(archs[0])]
+        assert entry["runtime_info"]["intra_op_threads"] == 1 and entry["fingerprint"]["host"]
+        again = stored_kernel_table(store, device, OnnxRuntime(1))
+        assert again is not None and len(again) == len(table)
+        assert stored_kernel_table(store, device, OnnxRuntime(2)) is None  # other threads
+        assert store.kernel_profiles(device, "onnxruntime", "int8") == {}
+
+
+def test_an_unseen_network_is_priced_from_the_table(profiled):
+    profiler, table, archs, _ = profiled
+    predictor = RuntimePredictor(profiler, table)
+    X = predictor.features(archs)
+    assert X.shape == (6, 6) and np.all(X[:, 0] > 0) and np.all(X[:, 1] == 0)
+    assert np.all(X[:, 5] >= 3)  # kernels per network
+    # the same network profiled in place and priced from the table agree closely
+    own = profiler.network_kernels(archs[0], runs=3).kernel_sum_us / 1e3
+    assert X[0, 0] == pytest.approx(own, rel=0.5)
+
+
+def test_fit_refuses_too_few_samples_and_predicts_positive_latencies(profiled):
+    profiler, table, archs, _ = profiled
+    predictor = RuntimePredictor(profiler, table, model="linear")
+    with pytest.raises(InputError, match="at least 5"):
+        predictor.fit(archs[:3], [1.0, 2.0, 3.0])
+    X = predictor.features(archs)
+    latency = 2.0 * X[:, 0] + 0.05  # a device whose latency is its kernel sum, scaled
+    predictor.fit(archs, latency)
+    assert predictor.chosen.startswith("linear:")
+    assert predictor.predict(archs, X) == pytest.approx(latency, rel=1e-3)
+
+
+def test_chosen_samples_cover_the_range_and_repeat_with_the_seed():
+    rng = np.random.default_rng(0)
+    features = np.exp(rng.normal(size=(40, 3)))
+    known = [0, 1, 2]
+    picks = choose_samples(features, known, 5, seed=3)
+    assert picks == choose_samples(features, known, 5, seed=3)
+    assert len(set(picks)) == 5 and not set(picks) & set(known)
+    # the first pick is the candidate farthest from the known rows
+    X = np.log(features)
+    X = (X - X.mean(0)) / X.std(0)
+    distance = np.min(((X[:, None] - X[None, known]) ** 2).sum(-1), axis=1)
+    assert picks[0] == int(np.argmax(distance))
+    with pytest.raises(InputError, match="cannot choose"):
+        choose_samples(features, known, 38)
