@@ -36,13 +36,15 @@ class GenerateResult:
 
     Attributes:
         chosen: The most accurate cell whose latency bound meets the budget.
-        fastest: The cell with the lowest predicted latency.
+        fastest: The cell with the lowest predicted latency (`generate_with_kernels`: of the
+            five the count model predicts fastest).
         budget_ms: The latency budget.
         confidence: The probability the bound is meant to hold with (None: no margin, the
             bound is the prediction).
         bound_factor: latency_bound_ms / predicted_latency_ms for every cell.
         dataset: The dataset whose test accuracy ranks the cells.
-        n_within_budget: How many of the 15,625 cells are predicted to meet the budget.
+        n_within_budget: How many of the 15,625 cells are predicted to meet the budget
+            (`generate_with_kernels`: how many the count model could not rule out).
         predictor: The latency model used: name, cross-validated MAPE, training samples.
     """
 
@@ -217,4 +219,97 @@ def generate_for_budget(
             "cv_mape": predictor.cv_mape_,
             "n_train": len(latencies),
         },
+    )
+
+
+def generate_with_kernels(
+    latencies: dict[str, float],
+    budget_ms: float,
+    predictor,
+    dataset: str = "cifar10",
+    confidence: float | None = 0.9,
+    max_priced: int = 400,
+) -> GenerateResult:
+    """As `generate_for_budget`, with a runtime predictor that prices cells by their kernels.
+
+    A `hwnas.methods.runtime_predictor.RuntimePredictor` is fitted on the measured cells; it
+    prices a cell from the kernels ONNX Runtime runs for it (found by exporting the cell), so
+    it cannot price all 15,625 at once. The count-feature regression of `generate_for_budget`
+    rules cells out instead: a cell is priced only if its count prediction, times the
+    smallest ratio of runtime to count prediction seen on the measured cells (less a fifth),
+    could meet the budget. Cells are priced most accurate first; the first whose bound meets
+    the budget is chosen, so the answer is the one the runtime predictor would give over all
+    cells the count model does not rule out. Kernel lists are cached, so later budgets
+    price fewer cells.
+
+    Args:
+        latencies: Measured latency (ms) of at least 10 cells on the device setting.
+        budget_ms: The latency budget.
+        predictor: An unfitted `RuntimePredictor` of the device setting (its kernel table).
+        dataset: Whose tabulated test accuracy ranks the cells.
+        confidence: Probability for the latency bound; None compares the bare prediction.
+        max_priced: Most cells priced before giving up.
+
+    Raises:
+        BudgetError: when no priced cell fits, naming the fastest priced one.
+    """
+    if dataset not in DATASETS:
+        raise InputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    check_budget_arguments(budget_ms, confidence)
+    measured = [NB201Arch.from_string(a) for a in latencies]
+    predictor.fit(measured, [latencies[a] for a in latencies])
+    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
+    if not math.isfinite(factor):
+        raise BudgetError(
+            f"{len(latencies)} measured cells are too few for a {confidence:.0%} latency bound: "
+            "measure more cells or lower the confidence"
+        )
+    counts = fit_latency_predictor(latencies)
+    codes = all_codes()
+    count_predicted = counts.predict(encode_codes(codes))
+    ratio = predictor.predict(measured) / counts.predict(encode(measured))
+    could_fit = count_predicted * 0.8 * float(ratio.min()) * factor <= budget_ms
+    accuracy_table = load_accuracy_table()
+    accuracy = accuracy_table.column(f"{dataset}_test_acc")
+    order = np.flatnonzero(could_fit)
+    order = order[np.lexsort((count_predicted[order], -accuracy[order]))]
+
+    def candidate(index: int, predicted: float) -> Candidate:
+        arch = accuracy_table.archs[index]
+        return Candidate(
+            arch=arch,
+            nb201_index=int(index),
+            predicted_latency_ms=predicted,
+            latency_bound_ms=predicted * factor,
+            accuracy=float(accuracy[index]),
+            measured_latency_ms=latencies.get(arch),
+        )
+
+    def price(index: int) -> float:
+        return float(predictor.predict([NB201Arch.from_string(accuracy_table.archs[index])])[0])
+
+    quick = np.argsort(count_predicted)[:5]
+    fastest = min((candidate(i, price(i)) for i in quick), key=lambda c: c.predicted_latency_ms)
+    info = {"model": f"kernels {predictor.chosen}", "n_train": len(latencies)}
+    info["cv_mape"] = predictor.regressor_.cv_mape_
+    for priced, index in enumerate(order[:max_priced], start=1):
+        chosen = candidate(index, price(index))
+        if chosen.latency_bound_ms <= budget_ms:
+            return GenerateResult(
+                chosen=chosen,
+                fastest=fastest,
+                budget_ms=float(budget_ms),
+                confidence=confidence,
+                bound_factor=factor,
+                dataset=dataset,
+                n_within_budget=int(could_fit.sum()),
+                predictor=info | {"priced": priced},
+            )
+    how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
+    raise BudgetError(
+        f"none of the {min(len(order), max_priced)} NB201 cells priced by their kernels is {how} "
+        f"to run within {budget_ms:g} ms on this device setting; the fastest is {fastest.arch} "
+        f"at a predicted {fastest.predicted_latency_ms:.3f} ms (bound "
+        f"{fastest.latency_bound_ms:.3f} ms): raise the budget to at least "
+        f"{fastest.latency_bound_ms:.3f} ms"
     )

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 
 from devices import local_device
+from hwnas.core.budget import BudgetError
 from hwnas.core.spaces import create_space
+from hwnas.core.spaces.nb201 import all_codes, encode, encode_codes
+from hwnas.core.tables import load_accuracy_table, reference_archs
 from hwnas.errors import InputError
+from hwnas.jobs import latencies_from_table
+from hwnas.jobs.generate import fit_latency_predictor, generate_with_kernels
 from hwnas.methods.runtime_predictor import (
     KernelProfiler,
     RuntimePredictor,
@@ -99,3 +104,45 @@ def test_chosen_samples_cover_the_range_and_repeat_with_the_seed():
     assert picks[0] == int(np.argmax(distance))
     with pytest.raises(InputError, match="cannot choose"):
         choose_samples(features, known, 38)
+
+
+class CountPricer:
+    """A stand-in runtime predictor: prices a cell by its live-operation counts (as a
+    kernel sum would on a device measured in ``latencies``), counting every cell priced."""
+
+    def __init__(self, predictor):
+        self.counts = predictor
+        self.priced = 0
+        self.chosen = "count stand-in"
+        self.regressor_ = predictor
+
+    def fit(self, archs, latency_ms):
+        return self
+
+    def predict(self, archs):
+        self.priced += len(archs)
+        return self.counts.predict(encode(archs))
+
+    def bound_factor(self, confidence=0.9):
+        return self.counts.bound_factor(confidence)
+
+
+def test_generate_with_kernels_prices_lazily_and_picks_the_most_accurate_that_fits():
+    table = latencies_from_table("gold_6240")
+    refs = list(reference_archs("nb201"))
+    rng = np.random.default_rng(0)
+    others = [a for a in rng.permutation(list(table))[:40] if a not in refs][:30]
+    sample = {a: table[a] for a in refs + others}
+    counts = fit_latency_predictor(sample)
+    pricer = CountPricer(counts)
+    budget = float(np.median(list(sample.values())))
+    result = generate_with_kernels(sample, budget, pricer, confidence=0.9)
+    # the same answer as pricing every cell: the most accurate whose bound meets the budget
+    bound = counts.predict(encode_codes(all_codes())) * counts.bound_factor(0.9)
+    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    assert result.chosen.latency_bound_ms <= budget
+    assert result.chosen.accuracy == pytest.approx(accuracy[bound <= budget].max())
+    assert pricer.priced < 1000  # a few cells priced, not 15,625
+    assert result.predictor["priced"] >= 1
+    with pytest.raises(BudgetError, match="raise the budget"):
+        generate_with_kernels(sample, 1e-3, CountPricer(counts), confidence=0.9)
