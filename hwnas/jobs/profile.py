@@ -11,6 +11,7 @@ The device may be this machine, a board over SSH or nodes of a Ray farm (``devic
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hwnas.core.export.onnx import EXPORTERS
+from hwnas.core.export.precision import PRECISIONS
 from hwnas.core.spaces import create_space, table_spaces
 from hwnas.core.spaces.nb201 import NUM_ARCHS
 from hwnas.errors import InputError
@@ -34,7 +36,8 @@ as a deployment with N threads runs."""
 
 @dataclass(frozen=True)
 class ProfileConfig:
-    """What to measure: how many cells beyond the 10 references, at which batch and threads.
+    """What to measure: how many cells beyond the 10 references, at which batch, threads and
+    precision.
 
     Attributes:
         samples: Cells drawn at random (seeded, distinct from the references) beyond the 10.
@@ -53,6 +56,9 @@ class ProfileConfig:
         rounds: Rounds per cell, the disturbance probe and the unstable flag.
         cpus: CPUs the timing process is pinned to (``os.sched_setaffinity``); None: all.
         oversubscribe: Allow more threads than usable cores.
+        precision: The precision of the timed files, part of the device setting the rows are
+            stored under: "fp32" (the export), "fp16" or "int8" (a copy made from it,
+            `hwnas.core.export.precision.timing_copy`).
     """
 
     samples: int = 30
@@ -68,6 +74,7 @@ class ProfileConfig:
     rounds: RoundsConfig = field(default_factory=RoundsConfig)
     cpus: tuple[int, ...] | None = None
     oversubscribe: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -76,6 +83,8 @@ class ProfileConfig:
             raise InputError(f"batch size must be >= 1, got {self.batch_size}")
         if self.intra_op_threads is not None and self.intra_op_threads < 1:
             raise InputError(f"threads must be >= 1, got {self.intra_op_threads}")
+        if self.precision not in PRECISIONS:
+            raise InputError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.exporter not in EXPORTERS:
             raise InputError(f"exporter must be one of {EXPORTERS}, got {self.exporter!r}")
         if self.space not in table_spaces():
@@ -129,6 +138,7 @@ class ProfileResult:
         workdir: Where the timed ONNX files are (`timed_onnx_path`).
         rounds: What the campaign's rounds came to (`profilers.CampaignSummary`: disturbed
             and re-timed rounds, unstable cells); None when nothing was timed.
+        precision: The precision of the timed files and stored rows.
     """
 
     device: str
@@ -142,6 +152,7 @@ class ProfileResult:
     setting: str | None = None
     workdir: Path | None = None
     rounds: object | None = None
+    precision: str = "fp32"
 
 
 def profile_archs(config: ProfileConfig) -> list:
@@ -240,11 +251,11 @@ def profile_device(
 ) -> ProfileResult:
     """Times the space's networks with ONNX Runtime on a device and stores each result at once.
 
-    The networks are exported here; the device times them where its ``reach`` says (this
-    machine, a board over SSH, a Ray farm). Cells already in the store for this device,
-    runtime, batch size and precision are not timed again, so a killed run resumes where it
-    stopped; a cell that fails (export, load or run) is stored as failed and the campaign
-    goes on.
+    The networks are exported here (fp32, then converted to ``config.precision``); the device
+    times them where its ``reach`` says (this machine, a board over SSH, a Ray farm). Cells
+    already in the store for this device, runtime, batch size and precision are not timed
+    again, so a killed run resumes where it stopped; a cell that fails (export, load or run)
+    is stored as failed and the campaign goes on.
 
     Args:
         store_path: The SQLite measurement store (created if missing).
@@ -258,10 +269,11 @@ def profile_device(
         wide_csv_path: Where to write this device's latencies in the layout of the shipped
             tables (`nb201_index,arch,<device>` or `fbnet_index,...`), if anywhere.
 
-    The CSV files hold this device's measurements of this space only.
+    The CSV files hold this device's measurements of this space at this precision only.
     """
     from devices import local_device
     from hwnas.core.export import OnnxExport, export_onnx
+    from hwnas.core.export.precision import timing_copy
     from profilers import MeasurementStore, create_runtime, run_campaign
     from profilers.remote import RemoteJob, target_for
     from profilers.store_csv import write_long_csv, write_wide_csv
@@ -293,8 +305,15 @@ def profile_device(
                 network, input_shape = space.build(arch), space.input_shape
             else:
                 network, input_shape = setting.build(config.space, arch)
-            export_onnx(network, input_shape, path, export_config)
-            return path
+            if config.precision == "fp32":
+                export_onnx(network, input_shape, path, export_config)
+                return path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # the fp32 export it is made from stays apart from an fp32 profile's file
+            with tempfile.TemporaryDirectory(dir=path.parent) as folder:
+                fp32 = Path(folder) / f"{path.stem}.fp32.onnx"
+                export_onnx(network, input_shape, fp32, export_config)
+                return timing_copy(fp32, path, config.precision, input_shape)
 
         return export
 
@@ -311,22 +330,24 @@ def profile_device(
             device,
             timing=config.timing,
             batch_size=config.batch_size,
+            precision=config.precision,
             progress=progress,
             retry_failed=config.retry_failed,
             target=target_for(device, job),
             rounds=config.rounds,
         )
         latency, failed = {}, {}
+        device_setting = (device.name, runtime.name, config.precision, config.batch_size)
         for arch in archs:
             key = key_of(arch)
-            row = store.get(key, device.name, runtime.name, batch_size=config.batch_size)
+            row = store.get(key, *device_setting)
             if row is not None:
                 latency[str(arch)] = row.latency.median_ms
                 continue
-            failure = store.get_failure(key, device.name, runtime.name, "fp32", config.batch_size)
+            failure = store.get_failure(key, *device_setting)
             failed[str(arch)] = f"{failure.stage}: {failure.error_type}: {failure.error}"
         rows = _setting_rows(
-            store.measurements(device.name, runtime.name, "fp32", config.batch_size),
+            store.measurements(*device_setting),
             config.space,
             None if setting is None else setting.label,
         )
@@ -352,13 +373,16 @@ def profile_device(
         setting=None if setting is None else setting.label,
         workdir=workdir,
         rounds=outcome.summary,
+        precision=config.precision,
     )
 
 
 def timed_onnx_path(workdir: str | Path, config: ProfileConfig, arch) -> Path:
-    """Where `profile_device` writes the timed ONNX file of `arch` (a folder per setting)."""
+    """Where `profile_device` writes the timed ONNX file of `arch` (a folder per network
+    setting, the precision in the name: ``nb201_00012.int8.onnx``)."""
     folder = Path(workdir) if config.network is None else Path(workdir) / config.network.label
-    return folder / f"{config.space}_{table_index(config.space, arch):05d}.onnx"
+    index = table_index(config.space, arch)
+    return folder / f"{config.space}_{index:05d}.{config.precision}.onnx"
 
 
 def _setting_rows(rows, space_name: str, label: str | None) -> list:
