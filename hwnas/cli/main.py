@@ -12,12 +12,15 @@ from hwnas.cli.help_defaults import add_default_notes
 from hwnas.cli.outputs import add_force_options, check_output
 from hwnas.cli.run import RUN_EXPORTER, add_training_arguments
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
+from hwnas.core.export.precision import PRECISIONS
 from hwnas.core.spaces import create_space, table_spaces
 from hwnas.errors import family_of, user_errors
 from hwnas.jobs.generate import DATASETS
 from predictors.regressor_names import CANDIDATES
 
 RESUME_NOTE = "every finished measurement is in the store: run the same command again to resume"
+PRECISION_METAVAR = "{" + ",".join(PRECISIONS) + "}"
+"""--precision is checked by the job, not by argparse `choices`: a wrong one is one line."""
 DEFAULT_RUNS_DIR = Path("hwnas-runs")
 DEFAULT_SPACE = "nb201"
 """The space `hwnas profile` times by default; its runs stay at the top of the device's folder."""
@@ -114,30 +117,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     from hwnas.jobs import profile_device
 
-    device = _device(args)
     config = dataclasses.replace(
         _profile_config(args),
         space=args.space,
         runtime=args.runtime,
         retry_failed=args.retry_failed,
+        precision=args.precision,
     )
+    device = _device(args)
     out = args.out or DEFAULT_RUNS_DIR / device.name
     if args.out is None and args.space != DEFAULT_SPACE:  # other spaces in a sub-folder
         out = out / args.space
     store_path = args.store or out / "measurements.sqlite"
-    bar, progress = _progress_bar(f"profiling {device.name} ({args.space})")
+    csv_stem = "latency_ms" if args.precision == "fp32" else f"latency_ms_{args.precision}"
+    bar, progress = _progress_bar(f"profiling {device.name} ({args.space}, {args.precision})")
     with bar:
         result = profile_device(
             store_path,
             config,
             device=device,
-            csv_path=out / "latency_ms.csv",
-            wide_csv_path=out / "latency_ms_wide.csv",
+            csv_path=out / f"{csv_stem}.csv",
+            wide_csv_path=out / f"{csv_stem}_wide.csv",
             progress=progress,
         )
     noun = create_space(args.space).arch_noun
     print(
-        f"measured {len(result.measured)} {noun}, resumed {len(result.resumed)} from the store"
+        f"{result.precision}: measured {len(result.measured)} {noun}, resumed "
+        f"{len(result.resumed)} from the store"
         + (f", {len(result.failed)} failed" if result.failed else "")
     )
     for key, error in result.failed.items():
@@ -153,7 +159,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def _latencies(args: argparse.Namespace) -> dict[str, float]:
-    from hwnas.jobs import latencies_from_table, read_latency_csv
+    from hwnas.jobs import InputError, latencies_from_table, read_latency_csv
     from hwnas.jobs.profile import in_space
     from profilers import MeasurementStore, StoreError
 
@@ -161,7 +167,9 @@ def _latencies(args: argparse.Namespace) -> dict[str, float]:
         return read_latency_csv(args.device_latencies)
     if args.table_device:
         return latencies_from_table(args.table_device)
-    settings = {"runtime": args.runtime, "precision": "fp32", "batch_size": args.batch_size}
+    if args.precision not in PRECISIONS:
+        raise InputError(f"--precision must be one of {PRECISIONS}, got {args.precision!r}")
+    settings = {"runtime": args.runtime, "precision": args.precision, "batch_size": args.batch_size}
     with MeasurementStore(args.store, create=False) as store:
         rows = [m for m in store.measurements(**settings) if in_space("nb201", m.key)]
         devices = sorted({m.device for m in rows})
@@ -169,8 +177,8 @@ def _latencies(args: argparse.Namespace) -> dict[str, float]:
         if device not in devices:
             held = ", ".join(devices) or "no device"
             raise StoreError(
-                f"{args.store} holds {args.runtime} NB201 measurements at batch size "
-                f"{args.batch_size} of: {held}; "
+                f"{args.store} holds {args.runtime} {args.precision} NB201 measurements at batch "
+                f"size {args.batch_size} of: {held}; "
                 + (f"not of {args.device!r}" if args.device else "name one with --device")
             )
         return {m.key: m.latency.median_ms for m in rows if m.device == device}
@@ -435,6 +443,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime", default="onnxruntime", choices=("onnxruntime",), help="(default onnxruntime)"
     )
     profile.add_argument(
+        "--precision",
+        default="fp32",
+        metavar=PRECISION_METAVAR,
+        help="precision of the timed files: fp32 as exported, fp16 converted, int8 quantised "
+        "by ONNX Runtime (static, calibrated on random inputs); each precision has its own "
+        "rows in the store and its own CSV files (default fp32)",
+    )
+    profile.add_argument(
         "--retry-failed",
         action="store_true",
         help="time again the cells stored as failed (default: skip them)",
@@ -456,6 +472,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--batch-size", type=positive_int, default=1, help="with --store: at which batch size"
+    )
+    generate.add_argument(
+        "--precision",
+        default="fp32",
+        metavar=PRECISION_METAVAR,
+        help="with --store: the measurements of files at this precision (hwnas profile "
+        "--precision; default fp32)",
     )
     generate.add_argument(
         "--latency-budget-ms",
