@@ -123,6 +123,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         runtime=args.runtime,
         retry_failed=args.retry_failed,
         precision=args.precision,
+        choose=args.choose,
+        pool=args.pool,
     )
     device = _device(args)
     out = args.out or DEFAULT_RUNS_DIR / device.name
@@ -192,13 +194,19 @@ def cmd_generate(args: argparse.Namespace) -> int:
         method = "modnas" if args.device_latencies else "regression"
     if method == "modnas":
         return _generate_modnas(args)
-    result = generate_for_budget(
-        _latencies(args),
-        args.latency_budget_ms,
-        dataset=args.dataset,
-        model=args.model,
-        confidence=None if args.no_margin else (args.confidence or 0.9),
-    )
+    latencies = _latencies(args)
+    confidence = None if args.no_margin else (args.confidence or 0.9)
+    predictor = _kernel_predictor(args, latencies)
+    if predictor is not None:
+        from hwnas.jobs.generate import generate_with_kernels
+
+        result = generate_with_kernels(
+            latencies, args.latency_budget_ms, predictor, args.dataset, confidence
+        )
+    else:
+        result = generate_for_budget(
+            latencies, args.latency_budget_ms, args.dataset, args.model, confidence
+        )
     chosen = result.chosen
     print(chosen.arch)
     print(
@@ -210,11 +218,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     if chosen.measured_latency_ms is not None:
         print(f"measured latency: {chosen.measured_latency_ms:.3f} ms")
-    print(
-        f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
-        f"{result.predictor['model']} on {result.predictor['n_train']} cells"
-    )
+    if "priced" in result.predictor:
+        print(
+            f"{result.predictor['priced']} cells priced by their kernels, most accurate first, "
+            f"of {result.n_within_budget} the count model could not rule out; predictor "
+            f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+        )
+    else:
+        print(
+            f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
+            f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+        )
     return 0
+
+
+def _kernel_predictor(args: argparse.Namespace, latencies: dict[str, float]):
+    """The store's runtime predictor where --predictor allows it and the store has kernels."""
+    from hwnas.jobs import InputError
+    from hwnas.jobs.generate import stored_runtime_predictor
+    from profilers import MeasurementStore
+
+    if not args.store or args.predictor == "counts":
+        if args.predictor == "kernels":
+            raise InputError("--predictor kernels reads a store's kernel profiles: pass --store")
+        return None
+    with MeasurementStore(args.store, create=False) as store:
+        rows = [
+            m
+            for m in store.measurements(runtime=args.runtime, precision=args.precision)
+            if m.key in latencies
+            and m.batch_size == args.batch_size
+            and (args.device is None or m.device == args.device)
+        ]
+        device = rows[0].device if rows else ""
+        predictor = stored_runtime_predictor(store, device, args.precision, rows)
+    if predictor is None and args.predictor == "kernels":
+        raise InputError(
+            f"{args.store} holds no kernel profiles of this device setting: profile it with "
+            "hwnas profile --choose, or pass --predictor counts"
+        )
+    return predictor
 
 
 def _generate_modnas(args: argparse.Namespace) -> int:
@@ -431,6 +474,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_profile_options(profile)
     profile.add_argument(
+        "--choose",
+        action="store_true",
+        help="choose the --samples cells from a pool of candidates by their kernels (profiled "
+        "with ONNX Runtime's profiler, stored for hwnas generate) instead of at random "
+        "(default off)",
+    )
+    profile.add_argument(
+        "--pool",
+        type=non_negative_int,
+        default=None,
+        help="with --choose: candidates to choose from (default 4x --samples, at least 40)",
+    )
+    profile.add_argument(
         "--store", type=Path, help="measurement store (default OUT/measurements.sqlite)"
     )
     profile.add_argument(
@@ -465,6 +521,14 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--store", type=Path, help="a measurement store written by hwnas profile")
     source.add_argument("--table-device", help="a device column of the shipped NB201 latency table")
     generate.add_argument("--device", help="with --store: which device's measurements")
+    generate.add_argument(
+        "--predictor",
+        default="auto",
+        choices=("auto", "kernels", "counts"),
+        help="with --store: price cells by their kernels (the store's kernel profiles, from "
+        "hwnas profile --choose) or by operation counts; auto uses kernels where the store "
+        "has them (default auto)",
+    )
     generate.add_argument(
         "--runtime",
         default="onnxruntime",

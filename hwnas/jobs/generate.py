@@ -313,3 +313,35 @@ def generate_with_kernels(
         f"{fastest.latency_bound_ms:.3f} ms): raise the budget to at least "
         f"{fastest.latency_bound_ms:.3f} ms"
     )
+
+
+def stored_runtime_predictor(store, device: str, precision: str, rows):
+    """The unfitted runtime predictor of a store's NB201 device setting, or None.
+
+    None unless the store holds kernel profiles (``hwnas profile --choose``) taken with the
+    threads and graph optimisation of the measured ``rows`` (`profilers.Measurement`).
+    Kernel lists of the cells it prices are cached in the store's ``kernels`` folder.
+    """
+    from hwnas.jobs.profile_choose import kernel_folder
+    from hwnas.methods.runtime_predictor import (
+        KernelProfiler,
+        RuntimePredictor,
+        stored_kernel_table,
+    )
+    from profilers import OnnxRuntime
+
+    settings = {
+        (m.runtime_info.get("intra_op_threads"), m.runtime_info.get("graph_optimization"))
+        for m in rows
+    }
+    if len(settings) != 1:
+        return None
+    threads, optimization = settings.pop()
+    if not isinstance(threads, int) or optimization is None:
+        return None
+    runtime = OnnxRuntime(intra_op_threads=threads, graph_optimization=optimization)
+    table = stored_kernel_table(store, device, runtime, precision)
+    if table is None:
+        return None
+    profiler = KernelProfiler("nb201", kernel_folder(store.path), runtime, precision)
+    return RuntimePredictor(profiler, table)

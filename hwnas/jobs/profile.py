@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +56,10 @@ class ProfileConfig:
         rounds: Rounds per cell, the disturbance probe and the unstable flag.
         cpus: CPUs the timing process is pinned to (``os.sched_setaffinity``); None: all.
         oversubscribe: Allow more threads than usable cores.
+        choose: Time ``samples`` networks chosen from a pool of candidates by their kernels
+            (`hwnas.jobs.profile_choose`; the kernel profiles go into the store), not drawn
+            at random.
+        pool: Candidates to choose from (default 4x the samples, at least 40).
         precision: The precision of the timed files, part of the device setting the rows are
             stored under: "fp32" (the export), "fp16" or "int8" (a copy made from it,
             `hwnas.core.export.precision.timing_copy`).
@@ -75,6 +79,8 @@ class ProfileConfig:
     cpus: tuple[int, ...] | None = None
     oversubscribe: bool = False
     precision: str = "fp32"
+    choose: bool = False
+    pool: int | None = None
 
     def __post_init__(self) -> None:
         if self.samples < 0:
@@ -320,9 +326,23 @@ def profile_device(
     def key_of(arch) -> str:
         return str(arch) if setting is None else setting.store_key(arch)
 
-    archs = profile_archs(config)
-    items = [(key_of(arch), exporter_for(arch)) for arch in archs]
+    archs = None if config.choose else profile_archs(config)
     with MeasurementStore(store_path) as store:
+        if archs is None:
+            from hwnas.jobs.profile_choose import choose_archs, kernel_folder, pool_size
+
+            folder = kernel_folder(store_path)
+            build = None
+            if setting is not None:
+                folder = folder / setting.label
+                build = lambda arch: setting.build(config.space, arch)  # noqa: E731
+            size = pool_size(config.samples, config.pool)
+            candidates = profile_archs(replace(config, samples=size, choose=False))
+            threads = options["intra_op_threads"]
+            archs = choose_archs(
+                config, candidates, threads, store, device, folder, build=build, key_of=key_of
+            )
+        items = [(key_of(arch), exporter_for(arch)) for arch in archs]
         outcome = run_campaign(
             items,
             store,

@@ -49,10 +49,6 @@ the profiler's own few microseconds, which the count takes back out (on the deve
 latency = 1.07 x kernel sum - 5.5 us per kernel + 0.6 us fits 77 NB201 networks to 2.4 %
 MAPE, where the kernel sum with an intercept alone gives 11.8 %)."""
 
-CALIBRATION_SAMPLES = 32
-"""Calibration inputs of an int8 file made for timing: seeded random images. A file's latency
-does not depend on its scales, so random calibration times what a calibrated file runs."""
-
 
 class KernelProfiler:
     """Exports a space's networks at one precision and profiles their kernels, with a cache.
@@ -70,6 +66,8 @@ class KernelProfiler:
         build: ``build(arch) -> (module, input_shape)``; default the space's bare network at
             its own input shape.
         exporter: The ONNX exporter (``hwnas.core.export.OnnxExport``).
+        key_of: The store key of an architecture (default ``str``; a network setting's
+            ``ARCH@LABEL``).
     """
 
     def __init__(
@@ -80,6 +78,7 @@ class KernelProfiler:
         precision: str = "fp32",
         build: Callable[[Any], tuple[Any, tuple[int, ...]]] | None = None,
         exporter: str = "legacy",
+        key_of: Callable[[Any], str] = str,
     ) -> None:
         if precision not in PRECISIONS:
             raise InputError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -89,6 +88,7 @@ class KernelProfiler:
         self.runtime = runtime
         self.precision = precision
         self.exporter = exporter
+        self.key_of = key_of
         self._build = build or (lambda arch: (self.space.build(arch), self.space.input_shape))
 
     @property
@@ -117,21 +117,12 @@ class KernelProfiler:
             return fp32
         path = fp32.with_name(f"{self.name(arch)}.{self.precision}.onnx")
         if not path.exists():
+            from hwnas.core.export.precision import timing_copy
+
             partial = path.with_name(f"{path.stem}.{os.getpid()}.part.onnx")
-            self._convert(arch, fp32, partial)
+            timing_copy(fp32, partial, self.precision, self._build(arch)[1])
             os.replace(partial, path)
         return path
-
-    def _convert(self, arch: Any, fp32: Path, out: Path) -> None:
-        from hwnas.core.export.precision import ONNXRUNTIME_INT8, convert_fp16, quantize_int8
-
-        if self.precision == "fp16":
-            convert_fp16(fp32, out)
-            return
-        _, input_shape = self._build(arch)
-        rng = np.random.default_rng(0)
-        samples = rng.standard_normal((CALIBRATION_SAMPLES, *input_shape)).astype(np.float32)
-        quantize_int8(fp32, out, samples, ONNXRUNTIME_INT8)
 
     def network_kernels(self, arch: Any, runs: int = 20):
         """The network's kernels with their times over ``runs`` profiled runs (cached).
@@ -173,7 +164,7 @@ class KernelProfiler:
             table.add(kernels)
             if store is not None:
                 store.add_kernels(
-                    str(arch),
+                    self.key_of(arch),
                     (device.name, self.runtime.name, self.precision, 1),
                     kernels.to_dict(),
                     {"host": host_fingerprint(), "device": device.to_dict()},
