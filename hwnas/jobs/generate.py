@@ -23,6 +23,9 @@ from hwnas.core.tables import load_accuracy_table, load_latency_table
 from hwnas.errors import InputError
 
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
+SURROGATE_SLACK = 0.15
+"""How far below the budget the count stand-in of `generate_with_kernels` may put a cell and
+still have it priced (its error against the kernel predictor on NB201 is a few per cent)."""
 MIN_SAMPLES = 10
 
 
@@ -234,10 +237,10 @@ def generate_with_kernels(
 
     A `hwnas.methods.runtime_predictor.RuntimePredictor` is fitted on the measured cells; it
     prices a cell from the kernels ONNX Runtime runs for it (found by exporting the cell), so
-    it cannot price all 15,625 at once. The count-feature regression of `generate_for_budget`
-    rules cells out instead: a cell is priced only if its count prediction, times the
-    smallest ratio of runtime to count prediction seen on the measured cells (less a fifth),
-    could meet the budget. Cells are priced most accurate first; the first whose bound meets
+    it cannot price all 15,625 at once. The count-feature regression of `generate_for_budget`,
+    fitted to the runtime predictor's predictions of the measured cells, rules cells out
+    instead: a cell is priced only if that prediction, less `SURROGATE_SLACK`, could meet
+    the budget. Cells are priced most accurate first; the first whose bound meets
     the budget is chosen, so the answer is the one the runtime predictor would give over all
     cells the count model does not rule out. Kernel lists are cached, so later budgets
     price fewer cells.
@@ -264,11 +267,14 @@ def generate_with_kernels(
             f"{len(latencies)} measured cells are too few for a {confidence:.0%} latency bound: "
             "measure more cells or lower the confidence"
         )
-    counts = fit_latency_predictor(latencies)
     codes = all_codes()
-    count_predicted = counts.predict(encode_codes(codes))
-    ratio = predictor.predict(measured) / counts.predict(encode(measured))
-    could_fit = count_predicted * 0.8 * float(ratio.min()) * factor <= budget_ms
+    # The count model, fitted to the runtime predictor's own predictions of the measured
+    # cells (noise-free targets), stands in for it over all cells; a cell is priced only if
+    # the stand-in, less SURROGATE_SLACK, could meet the budget.
+    own = predictor.predict(measured)
+    surrogate = fit_latency_predictor(dict(zip(latencies, own, strict=True)))
+    count_predicted = surrogate.predict(encode_codes(codes))
+    could_fit = count_predicted * (1 - SURROGATE_SLACK) * factor <= budget_ms
     accuracy_table = load_accuracy_table()
     accuracy = accuracy_table.column(f"{dataset}_test_acc")
     order = np.flatnonzero(could_fit)
