@@ -90,7 +90,7 @@ def test_a_store_of_schema_2_opens_migrated_with_its_rows_and_takes_rounds(tmp_p
                               rounds=summary))  # fmt: skip
         assert store.get("b", "rpi5", "onnxruntime").rounds == summary
     with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
     with MeasurementStore(path) as store:  # written by today's code: opens as it is
         assert [m.key for m in store.measurements()] == ["a", "b"]
