@@ -2,11 +2,9 @@
 
 The probe is a small fixed network (three 3x3 convolutions of 16 channels on a 16x16 input,
 seeded weights), loaded by the campaign's own runtime with the same threads, so that it
-feels what the cells feel. Before and after each round it is timed for a short window of at
-least ``ProbeConfig.window_ms``; the window's time is the mean over its runs, so a scheduler
-slice taken from the window (another process sharing the core) is seen, where the median of a
-few runs that fit between two slices would miss it. The window's time over the quiet baseline
-(the fastest window seen) is the round's ``probe_ratio``. A round whose ratio exceeds ``ProbeConfig.threshold`` is disturbed. Before
+feels what the cells feel. Before and after each round it is timed for a short window; the
+window's median over the quiet baseline (the fastest window seen) is the round's
+``probe_ratio``. A round whose ratio exceeds ``ProbeConfig.threshold`` is disturbed. Before
 a round the probe also waits, within bounds, for the machine to be quiet again.
 
 ONNX runtimes load the probe as an ONNX file; PyTorch runtimes as a module, so on a GPU
@@ -35,7 +33,6 @@ PROBE_SIZE = 16
 PROBE_LAYERS = 3
 PROBE_SEED = 20260101
 PROBE_OPSET = 17
-MAX_WINDOW_RUNS = 10_000
 
 
 @dataclass(frozen=True)
@@ -43,10 +40,7 @@ class ProbeConfig:
     """How the probe is timed and when a round counts as disturbed.
 
     Attributes:
-        runs: Least timed runs per probe window.
-        window_ms: Least time a window spends in timed runs: it runs on until both bounds
-            are met (at most ``MAX_WINDOW_RUNS`` runs). The window's time is the mean
-            over its runs.
+        runs: Timed runs per probe window (their median is the window's time).
         threshold: A round is disturbed when a probe window beside it is slower than this
             multiple of the quiet baseline.
         calibration_windows: Windows timed when the probe opens; the fastest is the first
@@ -57,7 +51,6 @@ class ProbeConfig:
     """
 
     runs: int = 20
-    window_ms: float = 30.0
     threshold: float = 1.25
     calibration_windows: int = 5
     max_wait_s: float = 1.0
@@ -69,7 +62,7 @@ class ProbeConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"ProbeConfig.{name} must be an integer >= 1, got {value!r}")
-        for name in ("window_ms", "threshold", "max_wait_s", "max_total_wait_s", "wait_step_s"):
+        for name in ("threshold", "max_wait_s", "max_total_wait_s", "wait_step_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"ProbeConfig.{name} must be a number, got {value!r}")
@@ -130,14 +123,10 @@ class DisturbanceProbe:
         self.waited_total_s = 0.0
 
     def window_ms(self) -> float:
-        """Time one window (after one untimed run) and return its mean run time in ms."""
+        """Time one window (after one untimed run) and return its median in ms."""
         self._timer.time_ns(self._run)
-        least_ns = self.config.window_ms * 1e6
-        total_ns = runs = 0
-        while runs < self.config.runs or (total_ns < least_ns and runs < MAX_WINDOW_RUNS):
-            total_ns += self._timer.time_ns(self._run)
-            runs += 1
-        ms = total_ns / runs / 1e6
+        samples = [self._timer.time_ns(self._run) for _ in range(self.config.runs)]
+        ms = float(np.median(samples)) / 1e6
         if self.baseline_ms is None or ms < self.baseline_ms:
             self.baseline_ms = ms
         return ms
