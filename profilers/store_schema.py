@@ -4,7 +4,8 @@ Schema versions: 1, measurements; 2, adds the ``failures`` table; 3, adds the ``
 (one row per timed round of a cell, with its disturbance probe and host state) and the
 round summary columns of ``measurements`` (empty in rows written before rounds existed); 4,
 adds the ``kernels`` table (one row per network: the kernels the runtime ran for it and their
-times, ``profilers.kernels.NetworkKernels`` as JSON). ``MIGRATIONS[v]`` takes a store from version ``v`` to ``v + 1``.
+times, ``profilers.kernels.NetworkKernels`` as JSON). ``MIGRATIONS[v]`` takes a store from
+version ``v`` to ``v + 1``.
 """
 
 from __future__ import annotations
