@@ -139,6 +139,17 @@ def fit_latency_predictor(latencies: dict[str, float], model: str = "auto"):
     return LatencyRegressor(model=model, feature_sets=FEATURE_SETS).fit(encode(archs), targets)
 
 
+def _bound_factor(predictor, confidence: float | None, n_measured: int) -> float:
+    """The predictor's bound factor at ``confidence`` (1 without one); too few cells raise."""
+    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
+    if not math.isfinite(factor):
+        raise BudgetError(
+            f"{n_measured} measured cells are too few for a {confidence:.0%} latency bound: "
+            "measure more cells or lower the confidence"
+        )
+    return factor
+
+
 def generate_for_budget(
     latencies: dict[str, float],
     budget_ms: float,
@@ -173,12 +184,7 @@ def generate_for_budget(
     check_budget_arguments(budget_ms, confidence)
     if predictor is None:
         predictor = fit_latency_predictor(latencies, model)
-    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
-    if not math.isfinite(factor):
-        raise BudgetError(
-            f"{len(latencies)} measured cells are too few for a {confidence:.0%} latency bound: "
-            "measure more cells or lower the confidence"
-        )
+    factor = _bound_factor(predictor, confidence, len(latencies))
     codes = all_codes()
     predicted = predictor.predict(encode_codes(codes))
     bound = predicted * factor
@@ -261,12 +267,7 @@ def generate_with_kernels(
     check_budget_arguments(budget_ms, confidence)
     measured = [NB201Arch.from_string(a) for a in latencies]
     predictor.fit(measured, [latencies[a] for a in latencies])
-    factor = 1.0 if confidence is None else predictor.bound_factor(confidence)
-    if not math.isfinite(factor):
-        raise BudgetError(
-            f"{len(latencies)} measured cells are too few for a {confidence:.0%} latency bound: "
-            "measure more cells or lower the confidence"
-        )
+    factor = _bound_factor(predictor, confidence, len(latencies))
     codes = all_codes()
     # The count model, fitted to the runtime predictor's own predictions of the measured
     # cells (noise-free targets), stands in for it over all cells; a cell is priced only if
