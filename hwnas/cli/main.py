@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--latency-budget-ms",
         type=positive_float,
-        help="latency budget (default: the median measured latency)",
+        help="latency budget (default: the median of the profiled cells' latency bounds)",
     )
     _add_margin_options(run, table_flags=("--rank-by-table", "--dataset"))
     add_training_arguments(run)

@@ -97,7 +97,9 @@ def print_run(result, bound_text: str) -> None:
     """The run's report; it ends with what shipped (files, accuracy, latency, budget)."""
     chosen = result.generate.chosen
     profile = result.profile
-    how = " (median measured latency; set --latency-budget-ms)" if result.budget_from_median else ""
+    how = ""
+    if result.budget_from_median:
+        how = " (the profiled cells' median latency bound; set --latency-budget-ms)"
     print(
         f"device: {profile.device}; {len(profile.latency_ms)} cells profiled "
         f"({len(profile.measured)} measured now, {len(profile.resumed)} from the store)"

@@ -150,6 +150,26 @@ def _bound_factor(predictor, confidence: float | None, n_measured: int) -> float
     return factor
 
 
+def median_bound_budget(
+    latencies: dict[str, float], predictor, confidence: float | None = 0.9
+) -> float:
+    """A budget about half of the measured cells meet: the median of their latency bounds.
+
+    The bound is what `generate_for_budget` compares with the budget (the prediction times
+    the bound factor at `confidence`). The median measured latency itself can lie below
+    every cell's bound on a noisy machine, where the bound factor is large; the median bound
+    never does (the fastest cell's bound is at most the smallest measured cell's bound).
+
+    Args:
+        latencies: The measured cells, keyed by NB201 arch string.
+        predictor: The `LatencyRegressor` fitted on them (`fit_latency_predictor`).
+        confidence: As for `generate_for_budget`; None gives the median prediction.
+    """
+    factor = _bound_factor(predictor, confidence, len(latencies))
+    archs = [NB201Arch.from_string(a) for a in latencies]
+    return float(np.median(predictor.predict(encode(archs)))) * factor
+
+
 def generate_for_budget(
     latencies: dict[str, float],
     budget_ms: float,

@@ -11,7 +11,6 @@ ranked by a NAS-Bench-201 accuracy table (`rank_by_table`) and trained on the us
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,13 @@ from typing import Any
 from hwnas.core.export import OnnxExport
 from hwnas.errors import InputError
 from hwnas.jobs.generate import DATASETS as TABLES
-from hwnas.jobs.generate import GenerateResult, check_budget_arguments, generate_for_budget
+from hwnas.jobs.generate import (
+    GenerateResult,
+    check_budget_arguments,
+    fit_latency_predictor,
+    generate_for_budget,
+    median_bound_budget,
+)
 from hwnas.jobs.profile import (
     PROFILE_THREADS,
     ProfileConfig,
@@ -162,10 +167,11 @@ def run_pipeline(
 ) -> PipelineResult:
     """Profiles this machine, picks the best cell within the budget, trains it, exports it.
 
-    Without a budget, the median of the measured latencies is used, so that roughly half of
-    the profiled cells meet it. `confidence` is passed to `generate_for_budget`. A rerun
-    resumes: stored measurements are not timed again, and a finished training (same cell,
-    data and settings) is restored from its checkpoint rather than run again.
+    Without a budget, the median of the profiled cells' latency bounds is used
+    (`median_bound_budget`), so that roughly half of them meet it. `confidence` is passed
+    to `generate_for_budget`. A rerun resumes: stored measurements are not timed again, and
+    a finished training (same cell, data and settings) is restored from its checkpoint
+    rather than run again.
 
     Files under `out_dir`: `measurements.sqlite` (the store), `latency_ms.csv` (this
     setting's `arch,latency_ms,...`), `onnx/<setting>/` (the timed files), `train/<cell>-
@@ -216,14 +222,19 @@ def run_pipeline(
 
     started = time.perf_counter()
     from_median = budget_ms is None
+    predictor = fit_latency_predictor(profile.latency_ms)
     if from_median:
-        budget_ms = statistics.median(profile.latency_ms.values())
+        budget_ms = median_bound_budget(profile.latency_ms, predictor, confidence)
     say(
         f"choosing the cell within {budget_ms:.3f} ms that ranks best in NAS-Bench-201's "
         f"{rank_by_table} table"
     )
     generated = generate_for_budget(
-        profile.latency_ms, budget_ms, dataset=rank_by_table, confidence=confidence
+        profile.latency_ms,
+        budget_ms,
+        dataset=rank_by_table,
+        confidence=confidence,
+        predictor=predictor,
     )
     chosen = generated.chosen
     stages["generate_s"] = time.perf_counter() - started

@@ -1,6 +1,7 @@
 """Job 2: the most accurate cell within a latency budget, from a device's latencies."""
 
 import csv
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from hwnas.jobs import (
     latencies_from_table,
     read_latency_csv,
 )
-from hwnas.jobs.generate import fit_latency_predictor
+from hwnas.jobs.generate import fit_latency_predictor, median_bound_budget
 from predictors import LatencyRegressor, mape, spearman
 
 
@@ -177,3 +178,34 @@ def test_cross_validated_feature_set_predicts_held_out_cells_better():
     )
     assert mape(truth, chosen.predict(features)) < mape(truth, every_feature.predict(features))
     assert np.mean(truth <= chosen.upper_bound(features, 0.9)) >= 0.9
+
+
+def test_median_bound_budget_is_met_where_the_median_latency_is_not():
+    """`hwnas run` without a budget: a noisy profile of 15 cells must still yield a choice.
+
+    The profiles below are real gold_6240 latencies times log-normal noise (sigma 0.5): the
+    bound factor grows so large that for some of them no cell's 90 % bound meets the median
+    measured latency (the main job used to exit 2 there); the median bound always works.
+    """
+    table = latencies_from_table("gold_6240")
+    refs = list(reference_archs("nb201"))
+    median_failed = 0
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        others = [a for a in rng.permutation(list(table))[:20] if a not in refs][:5]
+        sample = {a: table[a] * float(rng.lognormal(0.0, 0.5)) for a in refs + others}
+        predictor = fit_latency_predictor(sample)
+        try:
+            generate_for_budget(sample, statistics.median(sample.values()), predictor=predictor)
+        except BudgetError:
+            median_failed += 1
+        budget = median_bound_budget(sample, predictor, 0.9)
+        result = generate_for_budget(sample, budget, predictor=predictor)
+        assert result.chosen.latency_bound_ms <= budget
+        bounds = predictor.predict(encode([NB201Arch.from_string(a) for a in sample]))
+        fit = np.mean(bounds * result.bound_factor <= budget * (1 + 1e-12))
+        assert 0.4 <= fit <= 0.7  # about half of the profiled cells fit the default budget
+        assert median_bound_budget(sample, predictor, None) == pytest.approx(
+            float(np.median(bounds))
+        )
+    assert median_failed >= 1
