@@ -124,6 +124,17 @@ class KernelProfiler:
             os.replace(partial, path)
         return path
 
+    def cached_indices(self) -> list[int]:
+        """Table indices of the space's networks whose kernel lists are cached here."""
+        folder = self.folder / "kernels" / self.setting
+        prefix = f"{self.space_name}_"
+        indices = []
+        for path in folder.glob(f"{prefix}*.json") if folder.is_dir() else ():
+            number = path.stem[len(prefix) :]
+            if len(number) < 12 and number.isdigit():  # a 12-digit hash is no table index
+                indices.append(int(number))
+        return sorted(indices)
+
     def network_kernels(self, arch: Any, runs: int = 20):
         """The network's kernels with their times over ``runs`` profiled runs (cached).
 
@@ -229,6 +240,10 @@ class RuntimePredictor:
         if self.prior is not None:
             X[:, _PRIOR] = np.asarray(self.prior(list(archs)), dtype=np.float64)
         return X
+
+    def cached_indices(self) -> list[int]:
+        """Table indices of the networks priced without exporting (kernel lists cached)."""
+        return self.profiler.cached_indices()
 
     def feature_sets(self) -> tuple[tuple, ...]:
         """The feature sets cross-validation may choose (with the prior only if there is one)."""
