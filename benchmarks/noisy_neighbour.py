@@ -65,11 +65,16 @@ class Hog:
             self.stopped = datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def export_cells(folder: Path, exporter: str, cells: int = 24) -> list[tuple[str, Path]]:
-    """Export the 24 cells once (the first ``cells``); return ``(key, path)`` in order."""
+def export_cells(
+    folder: Path, exporter: str, cells: int = 24, samples: int = 14
+) -> list[tuple[str, Path]]:
+    """Export the first ``cells`` of the references and ``samples`` random cells (seed 5).
+
+    Returns ``(key, path)`` in order; each file is exported once.
+    """
     space = create_space("nb201")
     items = []
-    for arch in profile_archs(ProfileConfig(samples=14, seed=5))[:cells]:
+    for arch in profile_archs(ProfileConfig(samples=samples, seed=5))[:cells]:
         path = folder / f"nb201_{arch.index:05d}.onnx"
         export_onnx(space.build(arch), space.input_shape, path, OnnxExport(exporter=exporter))
         items.append((str(arch), path))

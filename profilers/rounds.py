@@ -102,7 +102,13 @@ class RoundsConfig:
             )
 
     def round_timing(self, timing: TimingConfig) -> TimingConfig:
-        """Return one round's timing: the cell's time, warm-up and run caps split over rounds."""
+        """Return one round's timing: the cell's time, warm-up and run caps split over rounds.
+
+        A round also converges at ``sqrt(rounds)`` times the cell's ``target_rel_ci``: the
+        median over the rounds is about that much tighter than one round's, so each round
+        needs only its share of the runs, and a round that went on to the cell's own target
+        would spend the time the rounds are meant to spread over the campaign.
+        """
         min_runs = timing.min_runs
         return replace(
             timing,
@@ -110,6 +116,7 @@ class RoundsConfig:
             warmup_s=timing.warmup_s / self.rounds,
             max_runs=max(min_runs, timing.max_runs // self.rounds),
             max_time_s=timing.max_time_s / self.rounds,
+            target_rel_ci=min(0.5, timing.target_rel_ci * math.sqrt(self.rounds)),
         )
 
     def to_dict(self) -> dict[str, Any]:

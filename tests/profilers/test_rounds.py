@@ -108,6 +108,10 @@ def test_round_timing_shares_the_cells_budget_among_rounds():
     assert round_timing.max_time_s == pytest.approx(0.4)
     assert round_timing.warmup_s == pytest.approx(0.04)
     assert (round_timing.min_runs, round_timing.max_runs) == (20, 200)
+    # the median over 5 rounds is about sqrt(5) tighter than one round's: each round stops
+    # at that much wider an interval
+    assert round_timing.target_rel_ci == pytest.approx(0.01 * 5**0.5)
+    assert RoundsConfig(rounds=1).round_timing(timing).target_rel_ci == pytest.approx(0.01)
 
 
 @pytest.mark.parametrize(
