@@ -207,11 +207,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
         result = generate_for_budget(
             latencies, args.latency_budget_ms, args.dataset, args.model, confidence
         )
+    _print_generated(result, args.latency_budget_ms)
+    return 0
+
+
+def _print_generated(result, budget_ms: float, proposed: str = "") -> None:
+    """The chosen cell, its predicted latency and bound, accuracy, and what it rests on."""
     chosen = result.chosen
     print(chosen.arch)
     print(
         f"predicted latency: {chosen.predicted_latency_ms:.3f} ms "
-        f"({_bound_text(result)}; budget {args.latency_budget_ms:g} ms)"
+        f"({_bound_text(result)}; budget {budget_ms:g} ms)"
     )
     print(
         f"{result.dataset} test accuracy: {chosen.accuracy:.2f}% (NB201 index {chosen.nb201_index})"
@@ -221,15 +227,14 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if "priced" in result.predictor:
         print(
             f"{result.predictor['priced']} cells priced by their kernels, most accurate first, "
-            f"of {result.n_within_budget} the count model could not rule out; predictor "
-            f"{result.predictor['model']} on {result.predictor['n_train']} cells"
+            f"of {result.n_within_budget}{proposed} the count model could not rule out; "
+            f"predictor {result.predictor['model']} on {result.predictor['n_train']} cells"
         )
     else:
         print(
             f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "
             f"{result.predictor['model']} on {result.predictor['n_train']} cells"
         )
-    return 0
 
 
 def _kernel_predictor(args: argparse.Namespace, latencies: dict[str, float]):
@@ -271,9 +276,27 @@ def _generate_modnas(args: argparse.Namespace) -> int:
             f"the MODNAS model trades {model.dataset} accuracy against latency, not "
             f"{args.dataset}: train one with hwnas modnas train --dataset {args.dataset}"
         )
+    latencies = _latencies(args)
+    predictor = _kernel_predictor(args, latencies)
+    if predictor is not None:  # the hypernetwork proposes, the runtime predictor prices
+        from hwnas.jobs.generate import generate_with_kernels
+        from hwnas.methods.modnas.generate import candidate_indices
+
+        proposed = candidate_indices(model, latencies)
+        result = generate_with_kernels(
+            latencies,
+            args.latency_budget_ms,
+            predictor,
+            args.dataset,
+            None if args.no_margin else (args.confidence or 0.9),
+            candidates=proposed,
+        )
+        note = f" (of {len(proposed)} cells MODNAS proposed)"
+        _print_generated(result, args.latency_budget_ms, note)
+        return 0
     answer = answer_budget(
         model,
-        _latencies(args),
+        latencies,
         args.latency_budget_ms,
         confidence=None if args.no_margin else (args.confidence or 0.85),
     )
@@ -555,9 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--method",
         default="auto",
         choices=("auto", "modnas", "regression"),
-        help="modnas: the MODNAS hypernetwork and MetaPredictor, from the 10 reference cells; "
-        "regression: a latency model fitted on the measured cells (default: modnas for "
-        "--device-latencies, regression for --store and --table-device)",
+        help="modnas: the MODNAS hypernetwork and MetaPredictor, from the 10 reference cells "
+        "(with a --store holding kernel profiles, the runtime predictor prices the "
+        "hypernetwork's proposals); regression: a latency model fitted on the measured cells "
+        "(default: modnas for --device-latencies, regression for --store and --table-device)",
     )
     generate.add_argument(
         "--modnas-model", type=Path, help="MODNAS model directory (default: the shipped one)"

@@ -259,6 +259,7 @@ def generate_with_kernels(
     dataset: str = "cifar10",
     confidence: float | None = 0.9,
     max_priced: int = 400,
+    candidates=None,
 ) -> GenerateResult:
     """As `generate_for_budget`, with a runtime predictor that prices cells by their kernels.
 
@@ -280,6 +281,9 @@ def generate_with_kernels(
         dataset: Whose tabulated test accuracy ranks the cells.
         confidence: Probability for the latency bound; None compares the bare prediction.
         max_priced: Most cells priced (kernel lists found) by this call before giving up.
+        candidates: NB201 table indices of the cells to choose among (e.g. those a MODNAS
+            hypernetwork proposes, `hwnas.methods.modnas.generate.candidate_indices`); None:
+            all 15,625.
 
     Raises:
         BudgetError: when no priced cell fits, naming the fastest priced one.
@@ -294,6 +298,15 @@ def generate_with_kernels(
     accuracy = accuracy_table.column(f"{dataset}_test_acc")
     archs = accuracy_table.archs
     features = encode_codes(all_codes())
+    allowed = np.ones(len(archs), dtype=bool)
+    if candidates is not None:
+        allowed[:] = False
+        try:
+            allowed[np.asarray(candidates, dtype=np.int64)] = True
+        except IndexError as err:
+            raise InputError(f"candidates must be NB201 table indices 0..15624: {err}") from None
+        if not allowed.any():
+            raise InputError("candidates is empty: give at least one NB201 table index")
 
     def price_many(indices) -> dict[int, float]:
         if not indices:
@@ -314,7 +327,7 @@ def generate_with_kernels(
         lowest = float(fitted.cv_ratio_.min()) if fitted.cv_ratio_.size else 1.0
         floor = min(1.0, lowest) * (1 - SURROGATE_SLACK)
         counted = fitted.predict(features)
-        could_fit = np.flatnonzero(counted * floor * factor <= budget_ms)
+        could_fit = np.flatnonzero((counted * floor * factor <= budget_ms) & allowed)
         return could_fit[np.lexsort((counted[could_fit], -accuracy[could_fit]))], counted
 
     order, counted = stand_in()
@@ -330,7 +343,7 @@ def generate_with_kernels(
             measured_latency_ms=latencies.get(archs[index]),
         )
 
-    quick = [int(i) for i in np.argsort(counted)[:5]]
+    quick = [int(i) for i in np.flatnonzero(allowed)[np.argsort(counted[allowed])[:5]]]
     priced |= price_many([i for i in quick if i not in priced])
     fastest = min((candidate(i) for i in quick), key=lambda c: c.predicted_latency_ms)
     info = {"model": f"kernels {predictor.chosen}", "n_train": len(latencies)}

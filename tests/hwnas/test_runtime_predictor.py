@@ -201,3 +201,39 @@ def test_generate_with_kernels_prices_cached_cells_without_counting_them():
     again = generate_with_kernels(sample, budget, cached, confidence=0.9)
     assert again.chosen.arch == first.chosen.arch
     assert again.predictor["priced"] < first.predictor["priced"]
+
+
+def test_modnas_proposals_priced_by_a_runtime_predictor(monkeypatch, capsys, tmp_path):
+    """`hwnas generate --method modnas --store` with kernel profiles: the hypernetwork
+    proposes, the runtime predictor prices, and only proposed cells can be chosen."""
+    import importlib
+
+    from hwnas.methods.modnas.generate import candidate_indices
+    from hwnas.methods.modnas.model import load_modnas_model
+
+    table = latencies_from_table("gold_6240")
+    refs = list(reference_archs("nb201"))
+    sample = {a: table[a] for a in refs + list(table)[:10]}
+    proposed = candidate_indices(load_modnas_model(), sample)
+    assert 0 < len(proposed) < 15625 and np.all(np.diff(proposed) > 0)
+    counts = fit_latency_predictor(sample)
+    budget = float(np.median(list(sample.values())))
+    result = generate_with_kernels(sample, budget, CountPricer(counts), candidates=proposed)
+    bound = CountPricer(counts).every_bound(0.9)
+    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    fits = np.intersect1d(np.flatnonzero(bound <= budget), proposed)
+    assert result.chosen.nb201_index in proposed
+    assert result.chosen.accuracy == pytest.approx(accuracy[fits].max())
+    with pytest.raises(InputError, match="table indices"):
+        generate_with_kernels(sample, budget, CountPricer(counts), candidates=[15625])
+
+    csv = tmp_path / "lat.csv"
+    csv.write_text("arch,latency_ms\n" + "".join(f"{a},{v}\n" for a, v in sample.items()))
+    cli = importlib.import_module("hwnas.cli.main")  # the module; hwnas.cli.main is main()
+    monkeypatch.setattr(cli, "_kernel_predictor", lambda args, latencies: CountPricer(counts))
+    argv = ["generate", "--device-latencies", csv, "--method", "modnas", "--latency-budget-ms",
+            budget]  # fmt: skip
+    assert cli.main([str(a) for a in argv]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == result.chosen.arch
+    assert f"(of {len(proposed)} cells MODNAS proposed)" in out

@@ -108,6 +108,18 @@ def candidate_codes(
     return np.unique(_digits_to_codes(np.concatenate(variants)))
 
 
+def candidate_indices(
+    model: ModnasModel, latencies: dict[str, float], n_preferences: int = SCAN_PREFERENCES
+) -> np.ndarray:
+    """NB201 table indices of the cells the hypernetwork proposes for the device, sorted.
+
+    `candidate_codes` for the embedding of the device's reference latencies: the cells a
+    runtime predictor then prices (`hwnas.jobs.generate.generate_with_kernels`).
+    """
+    codes = candidate_codes(model, device_embedding(latencies), n_preferences)
+    return np.sort([NB201Arch.from_code(int(c)).index for c in codes])
+
+
 def predict_latency_ms(model: ModnasModel, embedding, codes: np.ndarray) -> np.ndarray:
     """The frozen MetaPredictor's latency (ms) of cells on the device: (N,) float64."""
     from hwnas.methods.predictor_data import predictor_features
