@@ -108,12 +108,20 @@ class RoundsConfig:
         median over the rounds is about that much tighter than one round's, so each round
         needs only its share of the runs, and a round that went on to the cell's own target
         would spend the time the rounds are meant to spread over the campaign.
+
+        A round warms its fresh session up by run count (twice the cell's warm-up runs: a
+        session's first runs are slow, by 1.1-1.8x on ONNX Runtime, and within a few percent
+        after ten), not by time: the rounds run back to back, so the device stays warm, and
+        a share of the cell's warm-up time in every round was half of a 40-cell campaign's
+        wall time on the 2-core VM (0.04 s is over 100 runs of a small cell).
         """
+        if self.rounds == 1:
+            return timing
         min_runs = timing.min_runs
         return replace(
             timing,
-            warmup_runs=max(2, timing.warmup_runs // 2) if timing.warmup_runs else 0,
-            warmup_s=timing.warmup_s / self.rounds,
+            warmup_runs=2 * timing.warmup_runs,
+            warmup_s=0.0,
             max_runs=max(min_runs, timing.max_runs // self.rounds),
             max_time_s=timing.max_time_s / self.rounds,
             target_rel_ci=min(0.5, timing.target_rel_ci * math.sqrt(self.rounds)),
