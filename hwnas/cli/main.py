@@ -230,6 +230,13 @@ def _print_generated(result, budget_ms: float, proposed: str = "") -> None:
             f"of {result.n_within_budget}{proposed} the count model could not rule out; "
             f"predictor {result.predictor['model']} on {result.predictor['n_train']} cells"
         )
+        if "cut_at" in result.predictor:
+            print(
+                f"search cut at {result.predictor['cut_at']} cells priced: the answer is the "
+                f"most accurate priced cell within budget; {result.predictor['unpriced']} "
+                "candidates the count model could not rule out were not priced (run again: "
+                "priced cells are cached, so the search goes further)"
+            )
     else:
         print(
             f"{result.n_within_budget} of 15625 cells predicted within budget; predictor "

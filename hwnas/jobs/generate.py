@@ -287,6 +287,11 @@ def generate_with_kernels(
 
     Raises:
         BudgetError: when no priced cell fits, naming the fastest priced one.
+
+    When `max_priced` new cells were priced and none of them fits, the answer is the most
+    accurate cell priced so far that fits, with ``predictor["cut_at"]`` (the cap) and
+    ``predictor["unpriced"]`` (the candidates left unpriced, some of which might be more
+    accurate); a `BudgetError` only where no priced cell fits at all.
     """
     if dataset not in DATASETS:
         raise InputError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -373,6 +378,22 @@ def generate_with_kernels(
             order, counted = stand_in()
             order = np.array([i for i in order if int(i) not in done], dtype=np.int64)
             position, refit_at = 0, 2 * len(priced)
+    # The pricing cap cut the search: the best answer known is the most accurate cell priced
+    # so far (measured, cached or priced now) whose bound meets the budget, said to be cut.
+    fits = [i for i in priced if allowed[i] and priced[i] * factor <= budget_ms]
+    if fits:
+        best = max(fits, key=lambda i: (accuracy[i], -priced[i]))
+        return GenerateResult(
+            chosen=candidate(best),
+            fastest=fastest,
+            budget_ms=float(budget_ms),
+            confidence=confidence,
+            bound_factor=factor,
+            dataset=dataset,
+            n_within_budget=len(order),
+            predictor=info
+            | {"priced": new, "cut_at": max_priced, "unpriced": len(order) - position},
+        )
     how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
     raise BudgetError(
         f"none of the {new} NB201 cells priced by their kernels (of {len(priced)} known) is "

@@ -187,6 +187,33 @@ def test_generate_with_kernels_equals_pricing_every_cell_at_every_budget(noise):
         assert pricer.priced < 1500
 
 
+def test_a_cut_search_answers_with_the_best_priced_cell_that_fits():
+    """With the pricing cap reached before a new cell fits, the answer is the most accurate
+    cell priced so far whose bound meets the budget (said to be cut), not an error that
+    names a fitting cell as the fastest."""
+    table = latencies_from_table("gold_6240")
+    refs = list(reference_archs("nb201"))
+    rng = np.random.default_rng(1)
+    sample = {a: table[a] for a in refs + list(rng.permutation(list(table))[:10])}
+    counts = fit_latency_predictor(sample)
+    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    bound = CountPricer(counts, 0.3).every_bound(0.9)  # prices far from any count model
+    cuts = 0
+    for budget in np.quantile(bound, [0.01, 0.05, 0.2, 0.5]):
+        pricer = CountPricer(counts, 0.3)
+        result = generate_with_kernels(sample, float(budget), pricer, confidence=0.9, max_priced=2)
+        assert result.chosen.latency_bound_ms <= budget
+        assert result.chosen.nb201_index in pricer.seen
+        if "cut_at" in result.predictor:
+            cuts += 1
+            assert result.predictor["cut_at"] == 2 and result.predictor["priced"] == 2
+            seen = np.array(sorted(pricer.seen))
+            fits = seen[bound[seen] <= budget]
+            assert result.chosen.accuracy == pytest.approx(accuracy[fits].max())
+            assert result.predictor["unpriced"] > 0
+    assert cuts >= 1
+
+
 def test_generate_with_kernels_prices_cached_cells_without_counting_them():
     table = latencies_from_table("gold_6240")
     sample = {a: table[a] for a in list(reference_archs("nb201")) + list(table)[:5]}
