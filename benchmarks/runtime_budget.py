@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--kernel-runs", type=int, default=20)
     parser.add_argument("--max-time-s", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--max-priced", type=int, default=100, help="new cells priced per budget at most"
+    )
     parser.add_argument("--out", type=Path, default=Path("hwnas-runs/bench-runtime-predictor"))
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}", flush=True)
@@ -74,16 +77,21 @@ def main() -> None:
     rows = []
     for budget in budgets:
         result = generate_with_kernels(
-            samples, float(budget), RuntimePredictor(profiler, table), confidence=args.confidence
+            samples,
+            float(budget),
+            RuntimePredictor(profiler, table),
+            confidence=args.confidence,
+            max_priced=args.max_priced,
         )
+        print(f"  budget {budget:.3f} ms: priced {result.predictor['priced']}", flush=True)
         rows.append((float(budget), result))
     picks = sorted({r.chosen.arch for _, r in rows})
     checks = time_networks(
         profiler, [NB201Arch.from_string(a) for a in picks], folder / "budget-checks.sqlite", timing
     )
     met = 0
-    print("| budget ms | chosen (NB201 index) | predicted | bound | measured | met |")
-    print("|---|---|---|---|---|---|")
+    print("| budget ms | chosen (NB201 index) | predicted | bound | measured | met | search |")
+    print("|---|---|---|---|---|---|---|")
     for budget, result in rows:
         c = result.chosen
         measured = checks[c.arch]
@@ -91,11 +99,15 @@ def main() -> None:
         met += ok
         print(
             f"| {budget:.3f} | {c.nb201_index} | {c.predicted_latency_ms:.3f} | "
-            f"{c.latency_bound_ms:.3f} | {measured:.3f} | {'yes' if ok else 'NO'} |"
+            f"{c.latency_bound_ms:.3f} | {measured:.3f} | {'yes' if ok else 'NO'} | "
+            + ("cut" if "cut_at" in result.predictor else "whole")
+            + " |"
         )
     print(
         f"\nnb201 {args.precision} threads {args.threads}: {met} of {len(rows)} budgets met when "
-        f"the chosen cell was measured ({len(picks)} distinct cells; predictor "
+        f"the chosen cell was measured ({len(picks)} distinct cells; "
+        f"{sum('cut_at' in r.predictor for _, r in rows)} searches cut at {args.max_priced} "
+        f"new cells priced; predictor "
         f"{rows[0][1].predictor['model']}, bound factor {rows[0][1].bound_factor:.3f}); "
         f"{time.perf_counter() - started:.0f} s"
     )
