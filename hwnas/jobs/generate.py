@@ -348,6 +348,18 @@ def generate_with_kernels(
             measured_latency_ms=latencies.get(archs[index]),
         )
 
+    def answer(index: int, pricing: dict) -> GenerateResult:
+        return GenerateResult(
+            chosen=candidate(index),
+            fastest=fastest,
+            budget_ms=float(budget_ms),
+            confidence=confidence,
+            bound_factor=factor,
+            dataset=dataset,
+            n_within_budget=len(order),
+            predictor=info | pricing,
+        )
+
     quick = [int(i) for i in np.flatnonzero(allowed)[np.argsort(counted[allowed])[:5]]]
     priced |= price_many([i for i in quick if i not in priced])
     fastest = min((candidate(i) for i in quick), key=lambda c: c.predicted_latency_ms)
@@ -363,16 +375,7 @@ def generate_with_kernels(
             priced |= price_many([index])
             new += 1
         if priced[index] * factor <= budget_ms:
-            return GenerateResult(
-                chosen=candidate(index),
-                fastest=fastest,
-                budget_ms=float(budget_ms),
-                confidence=confidence,
-                bound_factor=factor,
-                dataset=dataset,
-                n_within_budget=len(order),
-                predictor=info | {"priced": new},
-            )
+            return answer(index, {"priced": new})
         if len(priced) >= refit_at:  # a better stand-in from the cells priced since
             done = set(int(i) for i in order[:position])
             order, counted = stand_in()
@@ -383,16 +386,8 @@ def generate_with_kernels(
     fits = [i for i in priced if allowed[i] and priced[i] * factor <= budget_ms]
     if fits:
         best = max(fits, key=lambda i: (accuracy[i], -priced[i]))
-        return GenerateResult(
-            chosen=candidate(best),
-            fastest=fastest,
-            budget_ms=float(budget_ms),
-            confidence=confidence,
-            bound_factor=factor,
-            dataset=dataset,
-            n_within_budget=len(order),
-            predictor=info
-            | {"priced": new, "cut_at": max_priced, "unpriced": len(order) - position},
+        return answer(
+            best, {"priced": new, "cut_at": max_priced, "unpriced": len(order) - position}
         )
     how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
     raise BudgetError(

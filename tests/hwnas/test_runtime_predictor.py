@@ -221,7 +221,7 @@ def test_generate_with_kernels_prices_cached_cells_without_counting_them():
     budget = float(np.median(list(sample.values())))
     pricer = CountPricer(counts)
     first = generate_with_kernels(sample, budget, pricer, confidence=0.9)
-    assert first.predictor["priced"] >= 2
+    assert first.predictor["priced"] >= 1
     # Once the cells it priced are cached, the same budget prices fewer new ones (the stand-in
     # refitted on the cached ones may let a few others through).
     cached = CountPricer(counts, cached=sorted(pricer.seen))
