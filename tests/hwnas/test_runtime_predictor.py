@@ -168,16 +168,22 @@ def test_generate_with_kernels_prices_lazily_and_picks_the_most_accurate_that_fi
         generate_with_kernels(sample, 1e-3, CountPricer(counts), confidence=0.9)
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.03])
-def test_generate_with_kernels_equals_pricing_every_cell_at_every_budget(noise):
-    """Five budgets from tight to loose: the lazy answer is the most accurate cell whose
-    bound meets the budget over all 15,625, also where the prices are not a count model."""
+def twenty_cells():
+    """The 10 references and 10 random cells (seed 1) of the gold_6240 table, their count
+    model, and the table's CIFAR-10 accuracy of every cell."""
     table = latencies_from_table("gold_6240")
     refs = list(reference_archs("nb201"))
     rng = np.random.default_rng(1)
     sample = {a: table[a] for a in refs + list(rng.permutation(list(table))[:10])}
     counts = fit_latency_predictor(sample)
-    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    return sample, counts, load_accuracy_table().column("cifar10_test_acc")
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.03])
+def test_generate_with_kernels_equals_pricing_every_cell_at_every_budget(noise):
+    """Five budgets from tight to loose: the lazy answer is the most accurate cell whose
+    bound meets the budget over all 15,625, also where the prices are not a count model."""
+    sample, counts, accuracy = twenty_cells()
     bound = CountPricer(counts, noise).every_bound(0.9)
     for budget in np.quantile(bound, [0.001, 0.01, 0.1, 0.5, 0.9]):
         pricer = CountPricer(counts, noise)
@@ -191,12 +197,7 @@ def test_a_cut_search_answers_with_the_best_priced_cell_that_fits():
     """With the pricing cap reached before a new cell fits, the answer is the most accurate
     cell priced so far whose bound meets the budget (said to be cut), not an error that
     names a fitting cell as the fastest."""
-    table = latencies_from_table("gold_6240")
-    refs = list(reference_archs("nb201"))
-    rng = np.random.default_rng(1)
-    sample = {a: table[a] for a in refs + list(rng.permutation(list(table))[:10])}
-    counts = fit_latency_predictor(sample)
-    accuracy = load_accuracy_table().column("cifar10_test_acc")
+    sample, counts, accuracy = twenty_cells()
     bound = CountPricer(counts, 0.3).every_bound(0.9)  # prices far from any count model
     cuts = 0
     for budget in np.quantile(bound, [0.01, 0.05, 0.2, 0.5]):
