@@ -17,20 +17,24 @@ FLOOR_FRACTION = 0.5
 model can extrapolate to zero or below, no latency can."""
 
 
-def make_candidate(name: str, random_state: int = 0, free: tuple[int, ...] = ()) -> BaseEstimator:
+def make_candidate(
+    name: str, random_state: int = 0, free: tuple[int, ...] = (), relative: bool = True
+) -> BaseEstimator:
     """A fresh candidate model.
 
     ``"linear"`` and ``"huber"`` are linear in the features with non-negative weights
     (`NonNegativeLinearRegressor`): features are counts of operations whose costs add up.
-    Huber's loss grows linearly beyond 10 % of the median latency, so a few measurements
-    inflated by interference from other processes (a shared VM) pull its fit far less.
-    ``"gbr"`` is gradient-boosted trees, for devices whose costs do not add up. ``free``
-    names the columns a linear model may weigh negatively (ignored by trees).
+    Huber's loss grows linearly beyond 10 % of the latency (the median latency with
+    ``relative=False``), so a few measurements inflated by interference from other processes
+    (a shared VM) pull its fit far less. With ``relative`` (the default) they minimise the
+    error relative to each latency, the measure cross-validation chooses by. ``"gbr"`` is
+    gradient-boosted trees, for devices whose costs do not add up. ``free`` names the
+    columns a linear model may weigh negatively (ignored by trees).
     """
     if name in ("linear", "huber"):
         from predictors.linear import NonNegativeLinearRegressor
 
-        return NonNegativeLinearRegressor(loss=name, free=tuple(free))
+        return NonNegativeLinearRegressor(loss=name, free=tuple(free), relative=relative)
     if name == "gbr":
         from sklearn.ensemble import GradientBoostingRegressor
 
@@ -81,11 +85,13 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         cv: int = 5,
         random_state: int = 0,
         feature_sets: tuple[tuple[str, tuple[int, ...] | None], ...] | None = None,
+        relative: bool = True,
     ) -> None:
         self.model = model
         self.cv = cv
         self.random_state = random_state
         self.feature_sets = feature_sets
+        self.relative = relative
 
     def _candidates(self, n_features: int) -> dict[str, tuple[str, list[int] | None, tuple]]:
         """Candidate name -> (model name, feature columns or None, free columns among them)."""
@@ -132,7 +138,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         if len(candidates) > 1 or folds >= 2:
             splitter = KFold(folds, shuffle=True, random_state=self.random_state)
             for key, (name, columns, free) in candidates.items():
-                estimator = make_candidate(name, self.random_state, free)
+                estimator = make_candidate(name, self.random_state, free, self.relative)
                 features = X if columns is None else X[:, columns]
                 predicted = cross_val_predict(estimator, features, y, cv=splitter)
                 self.cv_mape_[key] = float(np.mean(np.abs(predicted - y) / y))
@@ -146,7 +152,8 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         )
         name, self.columns_, free = candidates[self.model_]
         features = X if self.columns_ is None else X[:, self.columns_]
-        self.estimator_ = clone(make_candidate(name, self.random_state, free)).fit(features, y)
+        self.estimator_ = clone(make_candidate(name, self.random_state, free, self.relative))
+        self.estimator_.fit(features, y)
         self.floor_ms_ = float(FLOOR_FRACTION * y.min())
         return self
 
