@@ -286,7 +286,8 @@ def generate_with_kernels(
             all 15,625.
 
     Raises:
-        BudgetError: when no priced cell fits, naming the fastest priced one.
+        BudgetError: when no priced cell fits, naming the fastest priced one (and, where the
+            `max_priced` cap cut the search, how many candidates were left unpriced).
 
     When `max_priced` new cells were priced and none of them fits, the answer is the most
     accurate cell priced so far that fits, with ``predictor["cut_at"]`` (the cap) and
@@ -332,7 +333,13 @@ def generate_with_kernels(
         lowest = float(fitted.cv_ratio_.min()) if fitted.cv_ratio_.size else 1.0
         floor = min(1.0, lowest) * (1 - SURROGATE_SLACK)
         counted = fitted.predict(features)
-        could_fit = np.flatnonzero((counted * floor * factor <= budget_ms) & allowed)
+        # a priced cell is judged by its price, the others by the stand-in
+        known = np.fromiter(priced, dtype=np.int64, count=len(priced))
+        fits = counted * floor * factor <= budget_ms
+        fits[known] = (
+            np.fromiter(priced.values(), dtype=float, count=len(priced)) * factor <= budget_ms
+        )
+        could_fit = np.flatnonzero(fits & allowed)
         return could_fit[np.lexsort((counted[could_fit], -accuracy[could_fit]))], counted
 
     order, counted = stand_in()
@@ -371,6 +378,7 @@ def generate_with_kernels(
         position += 1
         if index not in priced:
             if new == max_priced:
+                position -= 1  # this one is left unpriced
                 break
             priced |= price_many([index])
             new += 1
@@ -381,21 +389,31 @@ def generate_with_kernels(
             order, counted = stand_in()
             order = np.array([i for i in order if int(i) not in done], dtype=np.int64)
             position, refit_at = 0, 2 * len(priced)
-    # The pricing cap cut the search: the best answer known is the most accurate cell priced
-    # so far (measured, cached or priced now) whose bound meets the budget, said to be cut.
+    # The pricing cap cut the search (or the stand-in ruled out every cell that fits): the
+    # best answer known is the most accurate cell priced so far (measured, cached or priced
+    # now) whose bound meets the budget, said to be cut where it was.
+    unpriced = sum(int(i) not in priced for i in order[position:])
     fits = [i for i in priced if allowed[i] and priced[i] * factor <= budget_ms]
     if fits:
         best = max(fits, key=lambda i: (accuracy[i], -priced[i]))
-        return answer(
-            best, {"priced": new, "cut_at": max_priced, "unpriced": len(order) - position}
-        )
+        cut = {"cut_at": max_priced, "unpriced": unpriced} if unpriced else {}
+        return answer(best, {"priced": new} | cut)
+    fastest = min(
+        (candidate(i) for i in priced if allowed[i]), key=lambda c: c.predicted_latency_ms
+    )
     how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
+    fix = f"raise the budget to at least {fastest.latency_bound_ms:.3f} ms"
+    if unpriced:  # cut with candidates left that might fit
+        fix = (
+            f"the search stopped at {max_priced} new cells priced with {unpriced} "
+            "candidates left unpriced that might fit: run it again (the priced cells are cached, "
+            f"so it goes further), or {fix}"
+        )
     raise BudgetError(
         f"none of the {new} NB201 cells priced by their kernels (of {len(priced)} known) is "
-        f"{how} to run within {budget_ms:g} ms on this device setting; the fastest is "
+        f"{how} to run within {budget_ms:g} ms on this device setting; the fastest priced is "
         f"{fastest.arch} at a predicted {fastest.predicted_latency_ms:.3f} ms (bound "
-        f"{fastest.latency_bound_ms:.3f} ms): raise the budget to at least "
-        f"{fastest.latency_bound_ms:.3f} ms"
+        f"{fastest.latency_bound_ms:.3f} ms): {fix}"
     )
 
 

@@ -196,13 +196,25 @@ def test_generate_with_kernels_equals_pricing_every_cell_at_every_budget(noise):
 def test_a_cut_search_answers_with_the_best_priced_cell_that_fits():
     """With the pricing cap reached before a new cell fits, the answer is the most accurate
     cell priced so far whose bound meets the budget (said to be cut), not an error that
-    names a fitting cell as the fastest."""
+    names a fitting cell as the fastest; where no priced cell fits, the error says the search
+    was cut with candidates left, not only to raise the budget."""
     sample, counts, accuracy = twenty_cells()
     bound = CountPricer(counts, 0.3).every_bound(0.9)  # prices far from any count model
-    cuts = 0
+    cuts = errors = 0
     for budget in np.quantile(bound, [0.01, 0.05, 0.2, 0.5]):
         pricer = CountPricer(counts, 0.3)
-        result = generate_with_kernels(sample, float(budget), pricer, confidence=0.9, max_priced=2)
+        try:
+            result = generate_with_kernels(
+                sample, float(budget), pricer, confidence=0.9, max_priced=2
+            )
+        except BudgetError as err:
+            errors += 1
+            seen = np.array(sorted(pricer.seen))
+            assert np.all(bound[seen] > budget)  # no priced cell fits
+            assert "stopped at 2 new cells priced" in str(err) and "left unpriced" in str(err)
+            fastest = float(str(err).split("bound ")[1].split(" ms")[0])
+            assert fastest == pytest.approx(bound[seen].min(), rel=1e-3)
+            continue
         assert result.chosen.latency_bound_ms <= budget
         assert result.chosen.nb201_index in pricer.seen
         if "cut_at" in result.predictor:
@@ -212,7 +224,7 @@ def test_a_cut_search_answers_with_the_best_priced_cell_that_fits():
             fits = seen[bound[seen] <= budget]
             assert result.chosen.accuracy == pytest.approx(accuracy[fits].max())
             assert result.predictor["unpriced"] > 0
-    assert cuts >= 1
+    assert cuts >= 1 and errors <= 2
 
 
 def test_generate_with_kernels_prices_cached_cells_without_counting_them():
@@ -223,12 +235,18 @@ def test_generate_with_kernels_prices_cached_cells_without_counting_them():
     pricer = CountPricer(counts)
     first = generate_with_kernels(sample, budget, pricer, confidence=0.9)
     assert first.predictor["priced"] >= 1
-    # Once the cells it priced are cached, the same budget prices fewer new ones (the stand-in
-    # refitted on the cached ones may let a few others through).
+    # Once the cells it priced are cached, the same budget needs no new cell priced: a cached
+    # cell is judged by its price, so the first answer stays a candidate.
     cached = CountPricer(counts, cached=sorted(pricer.seen))
-    again = generate_with_kernels(sample, budget, cached, confidence=0.9)
-    assert again.chosen.arch == first.chosen.arch
-    assert again.predictor["priced"] < first.predictor["priced"]
+    again = generate_with_kernels(sample, budget, cached, confidence=0.9, max_priced=0)
+    assert again.predictor["priced"] == 0 and first.chosen.nb201_index in cached.seen
+    assert again.chosen.latency_bound_ms <= budget
+    assert again.chosen.accuracy >= first.chosen.accuracy
+    # Uncapped, the stand-in refitted on the cached cells may let through cells the first one
+    # (fitted on 15) ruled out: the answer is at least as accurate.
+    uncapped = generate_with_kernels(sample, budget, CountPricer(counts, cached=cached.cached))
+    assert uncapped.chosen.latency_bound_ms <= budget
+    assert uncapped.chosen.accuracy >= first.chosen.accuracy
 
 
 def test_modnas_proposals_priced_by_a_runtime_predictor(monkeypatch, capsys, tmp_path):
