@@ -7,7 +7,11 @@ another process) running for about the first half of the campaign. Methods:
 - before: one timing window per cell (``profile_onnx`` with the profile's timing, up to 2 s),
   ONNX Runtime at every usable core: what ``hwnas profile`` did before rounds.
 - after: ``hwnas profile``'s defaults now: rounds spread over the campaign, one thread, the
-  disturbance probe, re-timed disturbed rounds (``profilers.run_campaign``).
+  disturbance probe, re-timed disturbed rounds, latencies scaled to the machine setting's
+  speed anchor (``profilers.run_campaign``, ``profilers.speed``; the anchor is set by the
+  first quiet profile, in a fresh anchors file of this run). The same stores give the
+  "after, raw" rows: each cell's median over its undisturbed rounds, unscaled (what
+  ``--no-speed-anchor`` reports).
 
 For each pair it prints Spearman's rank correlation, the median absolute deviation of the
 latencies and the cells off by more than 25 %, as in issue 18's table; for the hogged run of
@@ -40,6 +44,7 @@ from hwnas.core.spaces import create_space
 from hwnas.jobs.profile import PROFILE_THREADS, ProfileConfig, profile_archs
 from profilers import MeasurementStore, OnnxRuntime, profile_onnx, run_campaign
 from profilers.rounds import RoundsConfig
+from profilers.speed import SpeedAnchors
 from profilers.timing import default_timing
 
 OFF = 0.25
@@ -87,8 +92,10 @@ def profile_before(items, threads: int | None) -> dict[str, float]:
     return {key: profile_onnx(path, runtime, default_timing())[0].median_ms for key, path in items}
 
 
-def profile_after(items, store_path: Path, rounds: RoundsConfig):
-    """The profile's defaults now: rounds, one thread, the probe; return latencies and summary."""
+def profile_after(
+    items, store_path: Path, rounds: RoundsConfig, anchors: SpeedAnchors | None = None
+):
+    """The profile's defaults now (rounds, one thread, probe, speed anchor): latencies, summary."""
     with MeasurementStore(store_path) as store:
         result = run_campaign(
             items,
@@ -98,9 +105,21 @@ def profile_after(items, store_path: Path, rounds: RoundsConfig):
             timing=default_timing(),
             rounds=rounds,
             notice=lambda line: print(f"    notice: {line}", flush=True),
+            anchors=anchors,
         )
         latency = {m.key: m.latency.median_ms for m in store.measurements()}
     return latency, result.summary
+
+
+def raw_latencies(store_path: Path) -> dict[str, float]:
+    """Each cell's median over its undisturbed rounds, as timed (not scaled)."""
+    with MeasurementStore(store_path, create=False) as store:
+        rounds = store.rounds()
+    kept: dict[str, list[float]] = {}
+    for record in rounds:
+        if not record.disturbed:
+            kept.setdefault(record.key, []).append(record.latency.median_ms)
+    return {key: float(np.median(values)) for key, values in kept.items()}
 
 
 def compare(a: dict[str, float], b: dict[str, float]) -> tuple[float, float, int, float]:
@@ -170,13 +189,19 @@ def main() -> None:
         name = f"after, defaults: {rounds.rounds} rounds, threads {PROFILE_THREADS}, probe"
         print(name, flush=True)
 
+        anchors = SpeedAnchors(folder / "speed-anchors.json")
+
         def after(store: str):
-            return profile_after(items, folder / store, rounds)
+            return profile_after(items, folder / store, rounds, anchors)
 
         (quiet, s1), wall = timed("quiet", lambda: after("q1.sqlite"))
         (again, s2), _ = timed("quiet again", lambda: after("q2.sqlite"))
         hog = Hog(wall / 2)
         (hogged, s3), _ = timed("one-core hog", lambda: after("h.sqlite"), hog)
+        raw = [raw_latencies(folder / s) for s in ("q1.sqlite", "q2.sqlite", "h.sqlite")]
+        rows.append((f"{name}, raw", "quiet vs quiet", compare(raw[0], raw[1])))
+        rows.append((f"{name}, raw", "quiet vs hog for half", compare(raw[0], raw[2])))
+        name += ", speed anchor"
         rows.append((name, "quiet vs quiet", compare(quiet, again)))
         rows.append((name, "quiet vs hog for half", compare(quiet, hogged)))
         total, marked, during = disturbed_rounds(folder / "h.sqlite", hog)

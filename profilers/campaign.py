@@ -14,9 +14,11 @@ from profilers.campaign_summary import CampaignSummary
 from profilers.errors import StoreError
 from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement
+from profilers.probe import probe_identity
 from profilers.profile import file_sha256, profile_onnx  # noqa: F401 - public here too
 from profilers.rounds import RoundsConfig
 from profilers.runtimes.base import Runtime
+from profilers.speed import SpeedAnchors
 from profilers.store import MeasurementStore
 from profilers.store_writers import registered_writer
 from profilers.targets import LocalTarget, Target
@@ -65,6 +67,7 @@ def run_campaign(
     rounds: RoundsConfig | None = None,
     notice: Callable[[str], None] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    anchors: SpeedAnchors | None = None,
 ) -> CampaignResult:
     """Time every item not yet in ``store`` in rounds, writing each round as it finishes.
 
@@ -105,6 +108,8 @@ def run_campaign(
         notice: Receives the one line said when the machine is busy and rounds wait for
             quiet; default a logging warning.
         clock: Monotonic seconds for the time cap of extra rounds (tests pass a fake one).
+        anchors: The speed anchors file (`profilers.speed`); default
+            `SpeedAnchors.default()` where ``rounds.speed_anchor`` is on.
 
     Raises:
         StoreError: If a stored row or round of this setting was timed with other runtime
@@ -132,12 +137,25 @@ def run_campaign(
         energy_meter=device.energy_meter,
         probe=rounds.probe,
     )
+    if anchors is None and rounds.speed_anchor and rounds.probe is not None:
+        anchors = SpeedAnchors.default()
+    if anchors is not None:
+        anchors.check()  # an unreadable file is said before any round, not after them all
     run = RoundsRun(
-        store, device, runtime.name, precision, batch_size, rounds, progress, notice, clock
-    )
+        store, device, runtime.name, precision, batch_size, rounds, progress, notice, clock,
+        anchors,
+    )  # fmt: skip
     with target:
         opened = target.open()  # fails early where the runtime or the board is missing
         settings = runtime.comparable_settings(opened.runtime_info)
+        if rounds.probe is not None:
+            run.speed_setting = {
+                "device": device.name,
+                "runtime": runtime.name,
+                "settings": settings,
+                "cpu_model": opened.host.get("cpu_model"),
+                "probe": probe_identity(rounds.probe),
+            }
 
         def check() -> None:  # inside the store's write lock: no other writer slips in
             stored_rows = [(m.key, m.runtime_info) for m in store.measurements(*setting)]

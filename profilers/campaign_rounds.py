@@ -22,6 +22,16 @@ from profilers.rounds import (
     unstable_threshold,
     wants_more,
 )
+from profilers.speed import (
+    NEIGHBOURS,
+    SpeedAnchor,
+    SpeedAnchors,
+    local_probe_ms,
+    new_anchor,
+    round_probe_ms,
+    scaled,
+    setting_digest,
+)
 from profilers.store import MeasurementStore
 from profilers.targets import Failed, Measured, Target
 
@@ -48,6 +58,10 @@ class RoundsRun:
         progress: ``progress(done, total, key, outcome)`` after each round.
         notice: Receives the one line about waiting for quiet.
         clock: Monotonic seconds (tests pass a fake one).
+        anchors: Where the machine settings' speed anchors are kept (`profilers.speed`);
+            None scales nothing.
+        speed_setting: The machine setting the anchor belongs to (the round's placement is
+            added); set by `run_campaign` once the target has opened.
     """
 
     def __init__(
@@ -61,8 +75,12 @@ class RoundsRun:
         progress: Callable | None = None,
         notice: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        anchors: SpeedAnchors | None = None,
     ) -> None:
         self.store = store
+        self.anchors = anchors
+        self.speed_setting: dict[str, Any] | None = None
+        self.timeline: list[tuple[str, int]] = []
         self.device = device
         self.setting = (device.name, runtime, precision, batch_size)
         self.config = config
@@ -112,8 +130,9 @@ class RoundsRun:
         keys = [key for key, _ in todo]
         self.sources = dict(todo)
         self.records = {key: [] for key in keys}
-        for record in stored:
+        for record in sorted(stored, key=lambda r: r.created_at):
             self.records[record.key].append(record)
+            self.timeline.append((record.key, record.round))
         done = {key: {r.round for r in recs} for key, recs in self.records.items()}
         plan = base_plan(keys, self.config, done)
         self.reason |= {pair: BASE for pair in plan}
@@ -245,6 +264,7 @@ class RoundsRun:
         self.store.add_round(record)
         self.records[key].append(record)
         self.timed_now.add((key, number))
+        self.timeline.append((key, number))
         self._tick(key, record)
 
     def _reassess(self) -> None:
@@ -267,8 +287,62 @@ class RoundsRun:
 
     # -- the end --------------------------------------------------------------------------
 
+    def _speed(self) -> tuple[dict[tuple[str, int], float], dict[str, Any]]:
+        """Each round's factor to the setting's speed anchor, and what to say of it.
+
+        A round's factor is the anchor over the probe's local time (`local_probe_ms`, over
+        the rounds of this campaign in the order they were timed). The anchor is the one the
+        store's measurements of the setting were scaled to, else the anchors file's, else
+        one set now from this campaign's undisturbed rounds.
+        """
+        if not self.config.speed_anchor:
+            return {}, {"note": "the speed anchor is off"}
+        if self.config.probe is None:
+            return {}, {"note": "no probe was timed"}
+        if self.anchors is None or self.speed_setting is None:
+            return {}, {"note": "no anchors file"}
+        current = {(r.key, r.round): r for recs in self.records.values() for r in recs}
+        order = [pair for pair in dict.fromkeys(self.timeline) if pair in current]
+        times = [round_probe_ms(current[pair].info) for pair in order]
+        disturbed = [current[pair].disturbed for pair in order]
+        local = local_probe_ms(times, disturbed)
+        if not any(t is not None for t in times):
+            return {}, {"note": "no round has probe times"}
+        placement = next((current[p].fingerprint.get("placement") for p in reversed(order)), None)
+        setting = self.speed_setting | {"placement": placement}
+        digest = setting_digest(setting)
+        anchor = self._stored_anchor(digest)
+        new = False
+        if anchor is None:
+            anchor = self.anchors.get(digest)
+        else:
+            self.anchors.add(anchor)  # a store's anchor is kept for its setting's other stores
+        if anchor is None:
+            quiet = [t for t, bad in zip(times, disturbed, strict=True) if t and not bad]
+            made = new_anchor(statistics.median(quiet or [t for t in times if t]), setting)
+            anchor = self.anchors.add(made)
+            new = anchor is made
+        factors = {pair: anchor.probe_ms / t for pair, t in zip(order, local, strict=True) if t}
+        ratios = [1 / factors[p] for p in order if p in self.timed_now and p in factors]
+        info = {
+            "anchor": anchor.to_dict(),
+            "new": new,
+            "ratio": statistics.median(ratios) if ratios else None,
+            "neighbours": NEIGHBOURS,
+        }
+        return factors, info
+
+    def _stored_anchor(self, digest: str) -> SpeedAnchor | None:
+        """The anchor the store's measurements of this machine setting were scaled to."""
+        for row in self.store.measurements(device=self.setting[0], runtime=self.setting[1]):
+            anchor = (row.fingerprint.get("speed") or {}).get("anchor")
+            if anchor and anchor.get("digest") == digest:
+                return SpeedAnchor.from_dict(anchor)
+        return None
+
     def _finalize(self, keys: list[str], capped: bool) -> CampaignSummary:
         """Write each cell's measurement with its summary and flag; return the campaign's."""
+        factors, speed = self._speed()
         summaries = {}
         for key in keys:
             recs = sorted(self.records[key], key=lambda r: r.round)
@@ -276,7 +350,7 @@ class RoundsRun:
                 continue
             retimed = sum(self.reason.get((key, r.round)) == RETIME for r in recs)
             stats, summary = summarize_rounds(
-                [r.latency for r in recs],
+                [scaled(r.latency, factors.get((key, r.round), 1.0)) for r in recs],
                 [r.disturbed for r in recs],
                 retimed=retimed,
                 confidence=self.config.confidence,
@@ -300,7 +374,13 @@ class RoundsRun:
                         key, summary.round_spread, summary.rounds, summary.disturbed_rounds, reason
                     )
                 )
-            self.store.add(self._measurement(key, recs, stats, summary))
+            cell_speed = dict(speed)
+            if factors:
+                kept = [r for r in recs if not r.disturbed] or recs
+                cell_speed |= {
+                    "factor": statistics.median(factors.get((key, r.round), 1.0) for r in kept)
+                }
+            self.store.add(self._measurement(key, recs, stats, summary, cell_speed))
         self.finalized = tuple(summaries)
         mine = [r for recs in self.records.values() for r in recs]
         mine = [r for r in mine if (r.key, r.round) in self.timed_now]
@@ -317,9 +397,14 @@ class RoundsRun:
             unstable_threshold=threshold,
             unstable=tuple(sorted(unstable, key=lambda c: -c.round_spread)),
             time_capped=capped,
+            speed_anchor_ms=speed["anchor"]["probe_ms"] if "anchor" in speed else None,
+            speed_anchor_set_at=speed["anchor"]["set_at"] if "anchor" in speed else None,
+            speed_anchor_new=bool(speed.get("new")),
+            speed_ratio=speed.get("ratio"),
+            speed_note=speed.get("note", ""),
         )
 
-    def _measurement(self, key, recs, stats, summary) -> Measurement:
+    def _measurement(self, key, recs, stats, summary, speed) -> Measurement:
         kept = [r for r in recs if not r.disturbed] or recs
         last = kept[-1]
         energies = [r.fingerprint.get("energy") or {} for r in kept]
@@ -332,6 +417,7 @@ class RoundsRun:
             reason = next((e["reason"] for e in energies if e.get("reason")), reason)
         fingerprint = {k: v for k, v in last.fingerprint.items() if k != "energy"}
         fingerprint |= {"rounds": self.config.to_dict(), "energy": energies[-1] if energies else {}}
+        fingerprint["speed"] = speed
         return Measurement(
             key=key,
             device=self.setting[0],

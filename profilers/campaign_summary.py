@@ -48,6 +48,13 @@ class CampaignSummary:
         unstable_threshold: Round spread above which a cell is flagged.
         unstable: Flagged cells, worst first.
         time_capped: Whether the time cap stopped extra rounds that were still wanted.
+        speed_anchor_ms: The machine setting's speed anchor (`profilers.speed`) the latencies
+            are scaled to, or None where they are not scaled.
+        speed_anchor_set_at: When that anchor was set.
+        speed_anchor_new: Whether this campaign set it.
+        speed_ratio: The median, over this run's rounds, of the probe's local time over the
+            anchor (above 1: the machine ran slower than when the anchor was set).
+        speed_note: Why the latencies are not scaled, where they are not.
     """
 
     cells: int
@@ -61,10 +68,34 @@ class CampaignSummary:
     unstable_threshold: float
     unstable: tuple[UnstableCell, ...] = ()
     time_capped: bool = False
+    speed_anchor_ms: float | None = None
+    speed_anchor_set_at: str | None = None
+    speed_anchor_new: bool = False
+    speed_ratio: float | None = None
+    speed_note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as JSON data."""
         return asdict(self)
+
+    def speed_line(self) -> str:
+        """One line on the speed anchor the latencies are scaled to."""
+        if self.speed_anchor_ms is None:
+            return f"speed: latencies not scaled to a speed anchor ({self.speed_note or 'off'})"
+        ran = (
+            ""
+            if self.speed_ratio is None
+            else f"; the probe ran at {self.speed_ratio:.3f}x the anchor's time in this campaign"
+        )
+        if self.speed_anchor_new:
+            return (
+                f"speed: anchor set now (probe {self.speed_anchor_ms:.4f} ms): later campaigns "
+                f"of this machine setting are scaled to it{ran}"
+            )
+        return (
+            f"speed: latencies scaled to the machine setting's anchor of "
+            f"{self.speed_anchor_set_at} (probe {self.speed_anchor_ms:.4f} ms){ran}"
+        )
 
     def lines(self, shown: int = 3) -> list[str]:
         """Return the summary as a few lines of text, naming the ``shown`` worst cells."""
@@ -80,6 +111,7 @@ class CampaignSummary:
         ]
         if self.waited_s > 0:
             lines.append(f"waited {self.waited_s:.1f} s in all for the machine to be quiet")
+        lines.append(self.speed_line())
         if not self.unstable:
             lines.append(
                 f"unstable: none of {self.cells} cells (none whose rounds disagree by more "

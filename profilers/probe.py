@@ -168,6 +168,17 @@ class DisturbanceProbe:
             close()
 
 
+def probe_identity(config: ProbeConfig) -> dict[str, Any]:
+    """What makes two probe times comparable: the network and the runs per window."""
+    return {
+        "channels": PROBE_CHANNELS,
+        "size": PROBE_SIZE,
+        "layers": PROBE_LAYERS,
+        "seed": PROBE_SEED,
+        "runs": config.runs,
+    }
+
+
 def probe_onnx_path(folder: str | Path | None = None) -> Path:
     """Return the probe's ONNX file, written once per content into ``folder`` (default tmp)."""
     import onnx

@@ -55,6 +55,9 @@ class RoundsConfig:
         seed: Seed of the shuffled order of rounds (the same seed, the same order, so a
             resumed campaign continues the same plan).
         probe: The disturbance probe timed beside each round; None times no probe.
+        speed_anchor: Scale each round to the machine setting's speed anchor
+            (`profilers.speed`: the probe's median time in the setting's first campaign), so
+            that campaigns minutes apart report the same latencies; needs the probe.
     """
 
     rounds: int = 5
@@ -66,8 +69,13 @@ class RoundsConfig:
     unstable_cap: float = 0.25
     seed: int = 0
     probe: ProbeConfig | None = field(default_factory=ProbeConfig)
+    speed_anchor: bool = True
 
     def __post_init__(self) -> None:
+        if not isinstance(self.speed_anchor, bool):
+            raise ConfigError(
+                f"RoundsConfig.speed_anchor must be True or False, got {self.speed_anchor!r}"
+            )
         for name in ("rounds", "max_rounds", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):

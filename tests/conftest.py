@@ -16,3 +16,9 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def _own_speed_anchors(tmp_path, monkeypatch):
+    """Each test keeps its own speed anchors file (`profilers.speed`), not the user's."""
+    monkeypatch.setenv("HWNAS_SPEED_ANCHORS", str(tmp_path / "speed-anchors.json"))

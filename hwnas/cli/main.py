@@ -100,7 +100,11 @@ def _profile_config(args: argparse.Namespace):
         intra_op_threads=args.threads,
         exporter=args.exporter,
         timing=TimingConfig(max_runs=1000, max_time_s=args.max_time_s),
-        rounds=RoundsConfig(rounds=args.rounds, max_rounds=max(9, 2 * args.rounds - 1)),
+        rounds=RoundsConfig(
+            rounds=args.rounds,
+            max_rounds=max(9, 2 * args.rounds - 1),
+            speed_anchor=not args.no_speed_anchor,
+        ),
         cpus=None if args.cpus is None else parse_cpus(args.cpus),
         oversubscribe=args.oversubscribe,
     )
@@ -422,6 +426,13 @@ def _add_profile_options(parser: argparse.ArgumentParser, exporter: str = "auto"
         default=5,
         help="short rounds per cell, spread over the campaign; its latency is their median "
         "(default 5)",
+    )
+    parser.add_argument(
+        "--no-speed-anchor",
+        action="store_true",
+        help="report raw latencies, not scaled to this machine setting's speed anchor (the "
+        "probe's time in its first campaign; kept in $HWNAS_SPEED_ANCHORS, else "
+        "~/.local/state/hwnas/speed-anchors.json)",
     )
     parser.add_argument(
         "--cpus",
