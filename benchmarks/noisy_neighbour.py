@@ -21,11 +21,18 @@ default legacy: the fastest, the same files for both methods).
 
     python benchmarks/noisy_neighbour.py              # about 8 minutes on 2 cores
     python benchmarks/noisy_neighbour.py --before-threads 0,1   # also the 1-thread rows
+    python benchmarks/noisy_neighbour.py --repeat 12   # then 12 quiet profiles back to back
+
+``--repeat N`` then profiles the cells N more times, quiet, by the "after" method (the same
+anchors file), and prints over every pair of those profiles the median absolute deviation,
+raw and scaled to the speed anchor: its median and worst pair, the share of pairs above 3 %,
+and the worst cell.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import subprocess
 import sys
@@ -169,6 +176,9 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=RoundsConfig().rounds)
     parser.add_argument("--cells", type=int, default=24, help="the first N cells (a quick try)")
+    parser.add_argument(
+        "--repeat", type=int, default=0, help="quiet profiles back to back after the table"
+    )
     args = parser.parse_args()
     rounds = RoundsConfig(rounds=args.rounds, max_rounds=max(9, 2 * args.rounds - 1))
     print(f"load average before: {os.getloadavg()}; usable cores: {len(os.sched_getaffinity(0))}")
@@ -205,6 +215,13 @@ def main() -> None:
         rows.append((name, "quiet vs quiet", compare(quiet, again)))
         rows.append((name, "quiet vs hog for half", compare(quiet, hogged)))
         total, marked, during = disturbed_rounds(folder / "h.sqlite", hog)
+        repeats = []
+        for i in range(args.repeat):
+            store = f"r{i}.sqlite"
+            (latency, _), _ = timed(
+                f"quiet profile {i + 1} of {args.repeat}", lambda s=store: after(s)
+            )
+            repeats.append((raw_latencies(folder / store), latency))
     print()
     print("| method | runs compared | Spearman | median abs. deviation | cells off by > 25 % |")
     print("|---|---|---|---|---|")
@@ -218,6 +235,17 @@ def main() -> None:
         f"hogged run: {marked} of {total} rounds marked disturbed in the store, {during} of them "
         f"timed while the hog ran ({hog.started} to {hog.stopped})"
     )
+    if len(repeats) > 1:
+        print(f"\n{len(repeats)} quiet profiles back to back, every pair of them:")
+        for label, index in (("raw", 0), ("speed anchor", 1)):
+            pairs = [compare(a[index], b[index]) for a, b in itertools.combinations(repeats, 2)]
+            mads = np.array([mad for _, mad, _, _ in pairs]) * 100
+            print(
+                f"  {label}: median abs. deviation median {np.median(mads):.1f} %, worst pair "
+                f"{mads.max():.1f} %, {np.mean(mads > 3):.0%} of {len(pairs)} pairs above 3 %; "
+                f"Spearman min {min(p[0] for p in pairs):.3f}; worst cell "
+                f"{max(p[3] for p in pairs):.2f}x"
+            )
     print(f"load average after: {os.getloadavg()}")
 
 
