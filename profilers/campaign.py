@@ -142,9 +142,9 @@ def run_campaign(
     if anchors is not None:
         anchors.check()  # an unreadable file is said before any round, not after them all
     run = RoundsRun(
-        store, device, runtime.name, precision, batch_size, rounds, progress, notice, clock,
-        anchors,
-    )  # fmt: skip
+        store, device, runtime.name, precision, batch_size, rounds, progress, notice, clock
+    )
+    run.anchors = anchors
     with target:
         opened = target.open()  # fails early where the runtime or the board is missing
         settings = runtime.comparable_settings(opened.runtime_info)

@@ -58,10 +58,11 @@ class RoundsRun:
         progress: ``progress(done, total, key, outcome)`` after each round.
         notice: Receives the one line about waiting for quiet.
         clock: Monotonic seconds (tests pass a fake one).
-        anchors: Where the machine settings' speed anchors are kept (`profilers.speed`);
-            None scales nothing.
-        speed_setting: The machine setting the anchor belongs to (the round's placement is
-            added); set by `run_campaign` once the target has opened.
+
+    Set by `run_campaign` before ``time``: ``anchors``, where the machine settings' speed
+    anchors are kept (`profilers.speed`; None scales nothing), and, once the target has
+    opened, ``speed_setting``, the machine setting the anchor belongs to (the rounds'
+    placement is added).
     """
 
     def __init__(
@@ -75,10 +76,9 @@ class RoundsRun:
         progress: Callable | None = None,
         notice: Callable[[str], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
-        anchors: SpeedAnchors | None = None,
     ) -> None:
         self.store = store
-        self.anchors = anchors
+        self.anchors: SpeedAnchors | None = None
         self.speed_setting: dict[str, Any] | None = None
         self.timeline: list[tuple[str, int]] = []
         self.device = device
@@ -304,10 +304,10 @@ class RoundsRun:
         current = {(r.key, r.round): r for recs in self.records.values() for r in recs}
         order = [pair for pair in dict.fromkeys(self.timeline) if pair in current]
         times = [round_probe_ms(current[pair].info) for pair in order]
-        disturbed = [current[pair].disturbed for pair in order]
-        local = local_probe_ms(times, disturbed)
         if not any(t is not None for t in times):
             return {}, {"note": "no round has probe times"}
+        disturbed = [current[pair].disturbed for pair in order]
+        local = local_probe_ms(times, disturbed)
         placement = next((current[p].fingerprint.get("placement") for p in reversed(order)), None)
         setting = self.speed_setting | {"placement": placement}
         digest = setting_digest(setting)

@@ -104,6 +104,8 @@ def print_run(result, bound_text: str) -> None:
         f"device: {profile.device}; {len(profile.latency_ms)} cells profiled "
         f"({len(profile.measured)} measured now, {len(profile.resumed)} from the store)"
     )
+    for line in profile.rounds.lines() if profile.rounds is not None else ():
+        print(f"  {line}")
     print(describe_setting(result.setting, result.data))
     print(f"budget: {result.budget_ms:.3f} ms{how}")
     print(f"chosen: {chosen.arch}")

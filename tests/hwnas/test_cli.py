@@ -196,6 +196,9 @@ def test_main_job_end_to_end(capsys, tmp_path):
     assert code == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["predicted_latency_ms"] > 0 and f"chosen: {summary['arch']}" in text
+    # the profile's campaign summary: rounds, the speed anchor it set, unstable cells
+    assert "\n  rounds: " in text and "\n  speed: anchor set now" in text
+    assert "\n  unstable: " in text
     files = {row["precision"]: row for row in summary["files"]}
     assert set(files) == {"fp32", "int8"}  # the main job ships a trained fp32 and int8 file
     for row in files.values():

@@ -143,7 +143,9 @@ def _result(int8_latency_ms: float, slower: tuple = (), int8_drop: float = 0.3):
         train_seconds=30.0,
         model_dir="train/nb201_00001",
     )
-    profile = SimpleNamespace(device="local", latency_ms={ARCH: 0.2}, measured=(), resumed=(ARCH,))
+    profile = SimpleNamespace(
+        device="local", latency_ms={ARCH: 0.2}, measured=(), resumed=(ARCH,), rounds=None
+    )
     return SimpleNamespace(
         export=report,
         budget_ms=0.25,
