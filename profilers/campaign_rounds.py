@@ -233,13 +233,17 @@ class RoundsRun:
             self.baseline_ms = min([*windows, self.baseline_ms or min(windows)])
         waited = float(round_info.get("waited_s") or 0.0)
         self.waited_s += waited
-        if waited > 0 and not self._said_wait:
+        busy = round_info.get("busy_after_wait")
+        if busy is None:  # a worker from before the flag: any wait
+            busy = waited > 0
+        if busy and not self._said_wait:
             self._said_wait = True
             self.notice(
-                f"the machine is busy (the probe ran over {self.config.probe.threshold:g}x its "
-                f"quiet time): rounds wait up to {self.config.probe.max_wait_s:g} s each for "
-                f"quiet ({self.config.probe.max_total_wait_s:g} s in all); rounds still disturbed "
-                "are marked and timed again later"
+                f"the machine is busy (the probe stayed over {self.config.probe.threshold:g}x "
+                f"its quiet time for a whole wait of {waited:.1f} s): rounds wait up to "
+                f"{self.config.probe.max_wait_s:g} s each for quiet "
+                f"({self.config.probe.max_total_wait_s:g} s in all); rounds still disturbed are "
+                "marked and timed again later"
             )
         fingerprint = {
             "host": outcome.host,

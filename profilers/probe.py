@@ -121,6 +121,7 @@ class DisturbanceProbe:
         self._close = close
         self.baseline_ms = baseline_ms
         self.waited_total_s = 0.0
+        self.busy_after_wait = False
 
     def window_ms(self) -> float:
         """Time one window (after one untimed run) and return its median in ms."""
@@ -149,16 +150,20 @@ class DisturbanceProbe:
         """Wait until a window is within the threshold, within the bounds; return seconds waited.
 
         Returns at once when the machine is quiet or the campaign's wait budget is spent.
+        Afterwards ``busy_after_wait`` says whether it waited and the probe was still slow
+        when the bound ended the wait: one slow window is a blip, a whole wait of them is a
+        busy machine.
         """
         if self.baseline_ms is None:
             self.calibrate()
         start = self._clock()
         limit_s = min(self.config.max_wait_s, self.config.max_total_wait_s - self.waited_total_s)
         waited_s = 0.0
-        while self.ratio(self.window_ms()) > self.config.threshold and waited_s < limit_s:
+        while (slow := self.ratio(self.window_ms()) > self.config.threshold) and waited_s < limit_s:
             self._sleep(min(self.config.wait_step_s, max(0.0, limit_s - waited_s)))
             waited_s = (self._clock() - start) / 1e9
         self.waited_total_s += waited_s
+        self.busy_after_wait = waited_s > 0 and slow
         return waited_s
 
     def close(self) -> None:

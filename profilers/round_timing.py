@@ -62,6 +62,8 @@ def timed_round(
         )
     round_info: dict[str, Any] = {"waited_s": round(waited_s, 3)}
     if probe is not None:
+        round_info["busy_after_wait"] = probe.busy_after_wait
+    if probe is not None:
         after = probe.window_ms()
         ratio = max(before, after) / probe.baseline_ms
         round_info |= {

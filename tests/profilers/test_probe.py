@@ -65,6 +65,7 @@ def test_wait_for_quiet_returns_at_once_on_a_quiet_machine():
     probe, clock = probe_with(windows(1.0, 1.0, 1.05))
     probe.calibrate()
     assert probe.wait_for_quiet() == 0.0
+    assert probe.busy_after_wait is False
 
 
 def test_wait_for_quiet_waits_until_the_probe_is_quick_again():
@@ -77,6 +78,7 @@ def test_wait_for_quiet_waits_until_the_probe_is_quick_again():
     # three pauses of 0.5 s plus the windows' own time (4 runs of 2 ms each, timed ones too)
     assert waited == pytest.approx(1.5 + 3 * 4 * 0.002, abs=1e-6)
     assert probe.waited_total_s == pytest.approx(waited)
+    assert probe.busy_after_wait is False  # quiet again: a blip, not a busy machine
 
 
 def test_wait_for_quiet_is_bounded_per_round_and_per_campaign():
@@ -85,9 +87,11 @@ def test_wait_for_quiet_is_bounded_per_round_and_per_campaign():
     probe.calibrate()
     first = probe.wait_for_quiet()
     assert 1.0 <= first < 1.1  # stopped at the per-round bound
+    assert probe.busy_after_wait is True  # still slow when the bound ended the wait
     second = probe.wait_for_quiet()
     assert 0.5 <= second < 0.6  # only what is left of the campaign's 1.5 s
     assert probe.wait_for_quiet() == 0.0  # nothing left: no more waiting
+    assert probe.busy_after_wait is False  # no wait, nothing to say
 
 
 def test_probe_config_refuses_a_threshold_that_is_not_a_slowdown():

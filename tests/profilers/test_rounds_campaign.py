@@ -24,7 +24,8 @@ class Clock:
 class ScriptedTarget(Target):
     """Times nothing: each job's latency and probe come from ``script(key, round)``.
 
-    ``script`` returns ``(median_ms, probe_ratio)`` or ``(median_ms, probe_ratio, waited_s)``;
+    ``script`` returns ``(median_ms, probe_ratio)``, ``(median_ms, probe_ratio, waited_s)`` or
+    ``(median_ms, probe_ratio, waited_s, busy_after_wait)``;
     each job takes one second of the fake clock. ``die_after`` jobs, the connection drops.
     """
 
@@ -52,6 +53,8 @@ class ScriptedTarget(Target):
                 "disturbed": ratio > 1.2,
                 "waited_s": waited[0] if waited else 0.0,
             }
+            if len(waited) > 1:
+                round_info["busy_after_wait"] = waited[1]
             info = {
                 "runtime": self.runtime.describe(),
                 "model_path": str(path),
@@ -183,3 +186,19 @@ def test_waiting_for_quiet_is_said_once(tmp_path, runtime, items):
         )
     assert len(said) == 1 and "busy" in said[0] and "wait up to" in said[0]
     assert result.summary.waited_s == pytest.approx(6.0)
+
+
+def test_a_wait_that_ended_quiet_is_not_called_a_busy_machine(tmp_path, runtime, items):
+    rounds = RoundsConfig(rounds=2, max_rounds=2)
+    said = []
+    with MeasurementStore(tmp_path / "s.sqlite") as store:  # every round waited, then quiet
+        quiet = lambda k, n: (1.0, 1.0, 0.5, False)  # noqa: E731
+        result, _ = campaign(store, runtime, items, quiet, rounds=rounds, notice=said.append)
+    assert said == [] and result.summary.waited_s == pytest.approx(6.0)
+
+    def script(key, number):  # only c's second round was still slow after its wait
+        return 1.0, 1.0, 0.5, (key, number) == ("c", 1)
+
+    with MeasurementStore(tmp_path / "t.sqlite") as store:
+        campaign(store, runtime, items, script, rounds=rounds, notice=said.append)
+    assert len(said) == 1 and "stayed over" in said[0]
