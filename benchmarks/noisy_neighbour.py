@@ -50,7 +50,7 @@ from hwnas.core.export import OnnxExport, export_onnx
 from hwnas.core.spaces import create_space
 from hwnas.jobs.profile import PROFILE_THREADS, ProfileConfig, profile_archs
 from profilers import MeasurementStore, OnnxRuntime, profile_onnx, run_campaign
-from profilers.rounds import RoundsConfig
+from profilers.rounds import RoundsConfig, summarize_rounds
 from profilers.speed import SpeedAnchors
 from profilers.timing import default_timing
 
@@ -119,14 +119,16 @@ def profile_after(
 
 
 def raw_latencies(store_path: Path) -> dict[str, float]:
-    """Each cell's median over its undisturbed rounds, as timed (not scaled)."""
+    """Each cell's latency from its rounds as timed (``summarize_rounds``, not scaled)."""
     with MeasurementStore(store_path, create=False) as store:
         rounds = store.rounds()
-    kept: dict[str, list[float]] = {}
+    by_key: dict[str, list] = {}
     for record in rounds:
-        if not record.disturbed:
-            kept.setdefault(record.key, []).append(record.latency.median_ms)
-    return {key: float(np.median(values)) for key, values in kept.items()}
+        by_key.setdefault(record.key, []).append(record)
+    return {
+        key: summarize_rounds([r.latency for r in recs], [r.disturbed for r in recs])[0].median_ms
+        for key, recs in by_key.items()
+    }
 
 
 def compare(a: dict[str, float], b: dict[str, float]) -> tuple[float, float, int, float]:
