@@ -4,7 +4,8 @@ One timing window can be slowed 2.5x by a slow spell on a shared machine, so "wi
 is judged from several rounds: the distribution-free interval of the median over rounds
 (``profilers.rounds.median_interval``) lies wholly within the budget (yes), wholly above it
 (no), or straddles it (undecided). An undecided verdict gets more rounds until it is decided
-or ``max_rounds`` is reached, and the verdict says which happened.
+or ``max_rounds`` is reached, and the verdict says which happened. A shipped file is timed for
+its verdict by `profilers.verify.time_shipped`, as a profile times a cell.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from profilers.errors import ConfigError, ProfilerError
+from profilers.errors import ConfigError
 from profilers.rounds import median_interval
 
 YES, NO, UNDECIDED = "yes", "no", "undecided"
@@ -161,85 +161,3 @@ def budget_verdict(
         resolution=resolution,
         round_medians_ms=tuple(medians),
     )
-
-
-def verdict_on_target(
-    target: Any,
-    key: str,
-    path: str | Path,
-    budget_ms: float,
-    config: VerdictConfig | None = None,
-) -> BudgetVerdict:
-    """Time ``config.rounds`` rounds of one file on an opened target, then decide.
-
-    Args:
-        target: An opened ``profilers.targets.Target`` (``target_for(device, job)``), whose
-            job's timing is one round; its probe, where it has one, runs beside each round.
-        key: Label of the file in the target's outcomes.
-        path: The ONNX file timed for the budget.
-        budget_ms: The budget.
-        config: Rounds, cap and confidence.
-
-    Raises:
-        ProfilerError: If the file cannot be timed there (the target's stage and error).
-    """
-    from profilers.targets import Failed
-
-    config = config or VerdictConfig()
-
-    def rounds(count: int) -> list[float]:
-        """Medians of ``count`` undisturbed rounds (a disturbed one is timed again, once)."""
-        medians: list[float] = []
-        for attempt in range(2):
-            missing = count - len(medians)
-            if missing <= 0:
-                break
-            for outcome in target.measure([(f"{key}#verdict", Path(path))] * missing):
-                if isinstance(outcome, Failed):
-                    raise ProfilerError(
-                        f"{path}: could not be timed for the budget verdict ({outcome.stage}: "
-                        f"{outcome.error_type}: {outcome.error})"
-                    )
-                disturbed = (outcome.info.get("round") or {}).get("disturbed", False)
-                if not disturbed or attempt == 1:
-                    medians.append(outcome.latency.median_ms)
-        return medians
-
-    return budget_verdict(
-        budget_ms, rounds(config.rounds), more_round=lambda: rounds(1)[0], config=config
-    )
-
-
-def verdict_on_target_of(
-    device: Any,
-    job: Any,
-    key: str,
-    path: str | Path,
-    budget_ms: float,
-    config: VerdictConfig | None = None,
-) -> BudgetVerdict:
-    """Time rounds of one file on ``device`` (this machine, SSH, Ray) and decide the budget.
-
-    Args:
-        device: A ``devices.Device``.
-        job: The ``profilers.remote.RemoteJob`` the file was timed with; its timing is shared
-            among ``config.rounds`` rounds, each beside the disturbance probe.
-        key: Label of the file.
-        path: The ONNX file.
-        budget_ms: The budget.
-        config: Rounds, cap and confidence.
-    """
-    import dataclasses
-
-    from profilers.probe import ProbeConfig
-    from profilers.remote import target_for
-    from profilers.rounds import RoundsConfig
-
-    config = config or VerdictConfig()
-    timing = RoundsConfig(rounds=config.rounds, max_rounds=config.max_rounds).round_timing(
-        job.timing
-    )
-    round_job = dataclasses.replace(job, timing=timing, probe=job.probe or ProbeConfig())
-    with target_for(device, round_job) as target:
-        target.open()
-        return verdict_on_target(target, key, path, budget_ms, config)

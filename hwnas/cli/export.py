@@ -216,10 +216,8 @@ def print_export(report) -> None:
     if report.predicted_latency_ms is not None:
         print(f"predicted latency: {report.predicted_latency_ms:.3f} ms")
     if report.budget_ms is not None:
-        verdict = "yes" if report.within_budget else "no"
-        if "budget_verdict" in report.details:  # from rounds: yes, no or undecided
-            from profilers.verdict import BudgetVerdict
+        from hwnas.core.export.markdown import budget_verdict_sentence
 
-            verdict = BudgetVerdict(**report.details["budget_verdict"]).sentence()
+        verdict = budget_verdict_sentence(report) or ("yes" if report.within_budget else "no")
         print(f"within budget ({report.budget_ms:g} ms): {verdict}")
     print(f"report: {Path(report.onnx_path).parent / 'report.json'}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from hwnas.cli.export import add_export_arguments
 from hwnas.cli.help_defaults import add_default_notes
 from hwnas.cli.outputs import add_force_options, check_output
-from hwnas.cli.run import RUN_EXPORTER, add_training_arguments
+from hwnas.cli.run import DEFAULT_ATTEMPTS, RUN_EXPORTER, add_training_arguments
 from hwnas.cli.types import non_negative_int, positive_float, positive_int, probability
 from hwnas.core.export.precision import PRECISIONS
 from hwnas.core.spaces import create_space, table_spaces
@@ -362,10 +362,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     device = _device(args)
     out = args.out or DEFAULT_RUNS_DIR / device.name
     bar, progress = _progress_bar(f"profiling {device.name}")
-    stages = iter(range(1, 5))
+    calls = iter(range(10**9))
 
     def stage(message: str) -> None:
-        number = next(stages)
+        call = next(calls)  # profile once, then generate, train, export per attempt
+        number = 1 if call == 0 else 2 + (call - 1) % 3
         if number > 1:
             bar.stop()  # one live display at a time: the training shows its own
         print(f"[{number}/4] {message}", flush=True)
@@ -382,9 +383,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress=progress,
             train_progress=EpochProgress(),
             stage=stage,
+            attempts=args.attempts,
+            store_path=args.store,
         )
     print_run(result, _bound_text(result.generate))
-    return 0 if result.deployable else 1
+    return result.exit_status
 
 
 def _add_runtime_options(parser: argparse.ArgumentParser, exporter: str = "auto") -> None:
@@ -507,6 +510,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_margin_options(run, table_flags=("--rank-by-table", "--dataset"))
     add_training_arguments(run)
+    run.add_argument(
+        "--attempts",
+        type=positive_int,
+        default=DEFAULT_ATTEMPTS,
+        help="cells tried at most: when the shipped fp32 file's verdict is 'no' or "
+        "'undecided', its measurement joins the data, the latency model is refitted and the "
+        f"next choice is trained and exported (default {DEFAULT_ATTEMPTS})",
+    )
+    run.add_argument(
+        "--store",
+        type=Path,
+        help="measurement store (default OUT/measurements.sqlite): runs for several budgets "
+        "can share one, and time nothing twice",
+    )
     run.set_defaults(func=cmd_run, on_interrupt=RESUME_NOTE)
 
     profile = sub.add_parser(

@@ -6,10 +6,16 @@ import argparse
 from pathlib import Path
 
 from hwnas.cli.types import positive_int
+from hwnas.jobs.pipeline import DEFAULT_ATTEMPTS, EXIT_BUDGET_NOT_KEPT, TrainingPlan
 from hwnas.jobs.pipeline import DEFAULT_EXPORTER as RUN_EXPORTER
-from hwnas.jobs.pipeline import TrainingPlan
 
-__all__ = ["RUN_EXPORTER", "add_training_arguments", "print_run", "training_plan"]
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "RUN_EXPORTER",
+    "add_training_arguments",
+    "print_run",
+    "training_plan",
+]
 TRAINING_DEFAULTS = {
     name: getattr(TrainingPlan, name) for name in ("data", "epochs", "channels", "cells", "threads")
 }
@@ -155,12 +161,22 @@ def _print_shipped(result) -> None:
         top1 = "n/a" if row["top1_percent"] is None else f"{row['top1_percent']:.2f} %"
         drop = "n/a" if row["drop_points"] is None else f"{row['drop_points']:.2f}"
         latency = "n/a" if row["latency_ms"] is None else f"{row['latency_ms']:.3f} ms"
-        verdict = {True: "yes", False: "no", None: "n/a"}[row["within_budget"]]
+        verdict = row["verdict"] or "-"
         flag = ""
         if row["drop_above_max"]:
             flag += f"  DROP above {report.choice.max_accuracy_drop_points:g} point(s)"
         if row["slower_than_fp32"] is not None:
             flag += f"  SLOWER than fp32 ({row['slower_than_fp32']:.2f}x)"
+        if row["raw_latency_ms"] is not None:
+            flag += f"  (rounds as profiled; raw {row['raw_latency_ms']:.3f} ms"
+            if row.get("companions"):
+                flag += (
+                    f"; x{row['speed_factor']:.3f} anchor, x{row['profile_factor']:.3f} from "
+                    f"{row['companions']} profiled cells timed beside it"
+                )
+            flag += ")"
+        elif row["latency_ms"] is not None:
+            flag += "  (one window, not judged)"
         print(
             f"  {row['precision']:<9}  {top1:>8}  {drop:>6}  {latency:>10}  {verdict:>14}  "
             f"{row['path']}{flag}"
@@ -177,3 +193,35 @@ def _print_shipped(result) -> None:
     print(
         f"report: {Path(report.onnx_path).parent / 'report.json'}; summary: {result.summary_path}"
     )
+    _print_attempts(result)
+
+
+def _print_attempts(result) -> None:
+    """Every cell tried, and what the exit status says."""
+    attempts = getattr(result, "attempts", ())
+    if not attempts:
+        return
+    print(f"attempts ({len(attempts)} of at most {result.attempts_max}):")
+    for a in attempts:
+        measured = "not timed" if a.measured_latency_ms is None else f"{a.measured_latency_ms:.3f}"
+        ratio = a.measured_over_predicted
+        ratio_text = "" if ratio is None else f" ({ratio:.2f}x predicted)"
+        mark = "  <- shipped" if a is result.shipped else ""
+        print(
+            f"  {a.number}. {a.arch}: predicted {a.predicted_latency_ms:.3f} ms, measured "
+            f"{measured} ms{ratio_text}, verdict {a.verdict or 'n/a'}{mark}"
+        )
+    if result.exit_status == EXIT_BUDGET_NOT_KEPT:
+        best = result.shipped
+        print(
+            f"budget NOT kept: no fp32 file is within {result.budget_ms:.3f} ms with confidence "
+            f"after {len(attempts)} attempt(s); the best is {best.export_dir} (measured "
+            f"{best.measured_latency_ms or float('nan'):.3f} ms, verdict {best.verdict}). Raise "
+            "--latency-budget-ms, give more --attempts, time more rounds, or run on a quieter "
+            f"machine (exit status {EXIT_BUDGET_NOT_KEPT})"
+        )
+    elif result.exit_status != 0:
+        print(
+            f"budget kept, but no file is within the accuracy drop (exit status "
+            f"{result.exit_status})"
+        )

@@ -178,6 +178,7 @@ def generate_for_budget(
     model: str = "auto",
     confidence: float | None = 0.9,
     predictor=None,
+    exclude: frozenset[str] = frozenset(),
 ) -> GenerateResult:
     """The most accurate NB201 cell whose predicted latency on the device fits `budget_ms`.
 
@@ -195,6 +196,7 @@ def generate_for_budget(
         confidence: Probability for the latency bound; None compares the bare prediction.
         predictor: A fitted `predictors.LatencyRegressor` on the `encode` features to use
             instead of fitting one on `latencies` (`model` is then ignored).
+        exclude: Arch strings never to choose (cells measured over the budget already).
 
     Raises:
         BudgetError: when no cell fits; the message names the fastest cell, its predicted
@@ -225,10 +227,13 @@ def generate_for_budget(
 
     fastest = candidate(int(np.argmin(predicted)))
     fits = np.flatnonzero(bound <= budget_ms)
+    if exclude:
+        fits = np.array([i for i in fits if accuracy_table.archs[i] not in exclude], dtype=int)
     if fits.size == 0:
         how = "predicted" if confidence is None else f"bounded at {confidence:.0%} confidence"
+        left = f" beyond the {len(exclude)} measured over it" if exclude else ""
         raise BudgetError(
-            f"no NB201 cell is {how} to run within {budget_ms:g} ms on this device; the "
+            f"no NB201 cell{left} is {how} to run within {budget_ms:g} ms on this device; the "
             f"fastest is {fastest.arch} at a predicted {fastest.predicted_latency_ms:.3f} ms "
             f"(bound {fastest.latency_bound_ms:.3f} ms, {dataset} accuracy "
             f"{fastest.accuracy:.2f}%): raise the budget to at least "

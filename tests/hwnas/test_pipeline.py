@@ -131,6 +131,12 @@ def _result(int8_latency_ms: float, slower: tuple = (), int8_drop: float = 0.3):
         onnx_path="export/m.onnx",
         file=lambda p: SimpleNamespace(path=paths[p]),
         latency_ms=latency.get,
+        # the fp32 file's verdict from rounds, timed as the profile times cells
+        details={
+            "budget_verdict": {"median_ms": 0.2, "verdict": "yes"},
+            "budget_verdict_raw": {"median_ms": 0.21},
+        },
+        latency_for_budget=SimpleNamespace(precision="fp32"),
     )
     chosen = SimpleNamespace(arch=ARCH, predicted_latency_ms=0.19, accuracy=93.1)
     train = SimpleNamespace(
@@ -165,7 +171,13 @@ def test_report_flags_a_precision_slower_than_fp32(capsys):
     rows = {row["precision"]: row for row in shipped_files(result)}
     assert rows["int8"]["slower_than_fp32"] == pytest.approx(1.6)
     assert rows["fp32"]["slower_than_fp32"] is None
-    assert (rows["fp32"]["within_budget"], rows["int8"]["within_budget"]) == (True, False)
+    # the verdict is the judged file's (rounds); the other file's one window is not judged
+    assert (rows["fp32"]["within_budget"], rows["int8"]["within_budget"]) == (True, None)
+    assert (rows["fp32"]["verdict"], rows["fp32"]["raw_latency_ms"]) == ("yes", 0.21)
+    assert (rows["fp32"]["latency_timed_as"], rows["int8"]["latency_timed_as"]) == (
+        "rounds",
+        "window",
+    )
     assert rows["int8"]["top1_percent"] == 97.2
     print_run(result, "no margin")
     out = capsys.readouterr().out

@@ -49,15 +49,17 @@ def runs(tmp_path_factory):
     plan = TrainingPlan(epochs=2, channels=8, cells=1)
     config = ProfileConfig(samples=0, **QUICK)
     first = run_pipeline(out, config=config, plan=plan, confidence=None)
+    # the second run writes summary.json again: keep the first run's, to compare with its report
+    first_summary = json.loads(first.summary_path.read_text())
     second = run_pipeline(out, config=config, plan=plan, confidence=None)
-    return out, first, second
+    return out, first, second, first_summary
 
 
 def test_shipped_file_is_the_profiled_network(runs, tmp_path):
     """The chosen cell, built and exported as the profile times cells, is the shipped file."""
     from hwnas.core.export import OnnxExport, export_onnx
 
-    out, first, _ = runs
+    out, first, _, _ = runs
     setting = first.setting
     assert setting == NetworkSetting((1, 8, 8), 10, {"channels": 8, "cells_per_stage": 1})
     network, shape = setting.build("nb201", first.generate.chosen.arch)
@@ -76,7 +78,7 @@ def test_shipped_file_is_the_profiled_network(runs, tmp_path):
 def test_report_has_both_precisions_measured_accuracy(runs):
     from hwnas.core.datasets import load_split_dataset
 
-    _, first, _ = runs
+    _, first, _, summary = runs
     report = first.export
     assert report.model.trained
     assert [f.precision for f in report.accuracy.files] == ["fp32", "int8"]
@@ -94,7 +96,6 @@ def test_report_has_both_precisions_measured_accuracy(runs):
     )
     measured = 100.0 * float(np.mean(logits.argmax(1) == test.y))
     assert measured == pytest.approx(report.accuracy_of("fp32"), abs=1e-6)
-    summary = json.loads(first.summary_path.read_text())
     files = {row["precision"]: row for row in summary["files"]}
     assert files["int8"]["top1_percent"] == pytest.approx(report.accuracy_of("int8"))
     slower = {s.precision for s in report.choice.slower_than_fp32}
@@ -103,7 +104,7 @@ def test_report_has_both_precisions_measured_accuracy(runs):
 
 
 def test_second_run_reuses_the_store_and_the_training(runs):
-    _, first, second = runs
+    _, first, second, _ = runs
     assert first.train.epochs_run == 2
     assert second.train.epochs_run == 0 and second.train.resumed_from == 2
     assert second.profile.measured == () and len(second.profile.resumed) == 10

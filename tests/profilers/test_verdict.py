@@ -64,14 +64,39 @@ def test_verdict_config_validates():
         VerdictConfig(rounds=5, max_rounds=3)
 
 
-def test_verdict_on_this_machine_times_rounds_of_the_file(tiny_onnx, fast_timing):
+def test_a_shipped_file_is_timed_as_a_profile_times_a_cell(tiny_onnx, fast_timing, tmp_path):
+    """The verdict's rounds land in the store under the file's key, scaled to the anchor."""
     from devices import Device
-    from profilers.remote import RemoteJob
-    from profilers.verdict import verdict_on_target_of
+    from profilers import MeasurementStore, create_runtime
+    from profilers.campaign import file_sha256
+    from profilers.rounds import RoundsConfig
+    from profilers.speed import SpeedAnchors
+    from profilers.verify import shipped_key, time_shipped
 
     device = Device(name="ci-box", kind="cpu", runtimes=("onnxruntime",))
-    job = RemoteJob("onnxruntime", {"intra_op_threads": 1}, fast_timing)
-    generous = verdict_on_target_of(device, job, "tiny", tiny_onnx, 1000.0)
-    assert generous.verdict == "yes" and generous.rounds == 5 and generous.extra_rounds == 0
-    impossible = verdict_on_target_of(device, job, "tiny", tiny_onnx, 1e-6)
-    assert impossible.verdict == "no" and impossible.within_budget is False
+    runtime = create_runtime("onnxruntime", intra_op_threads=1)
+    store = tmp_path / "m.sqlite"
+    common = dict(
+        store_path=store,
+        runtime=runtime,
+        device=device,
+        timing=fast_timing,
+        rounds=RoundsConfig(rounds=3, max_rounds=3),
+        anchors=SpeedAnchors(tmp_path / "anchors.json"),
+    )
+    generous = time_shipped(tiny_onnx, "tiny", 1000.0, **common)
+    assert generous.verdict.verdict == "yes" and generous.verdict.within_budget
+    assert generous.judged_by == "anchored" and generous.measured_now
+    assert generous.key == shipped_key("tiny", file_sha256(tiny_onnx))
+    raw = generous.raw_verdict.round_medians_ms
+    scaled = generous.verdict.round_medians_ms
+    assert scaled == pytest.approx([m * generous.speed_factor for m in raw])
+    with MeasurementStore(store) as opened:
+        row = opened.get(generous.key, "ci-box", "onnxruntime")
+        assert row is not None and row.fingerprint["speed"]["factor"] == generous.speed_factor
+        assert len(opened.rounds(generous.key)) >= 3
+    # The same bytes again: nothing is timed twice, the stored rounds decide.
+    impossible = time_shipped(tiny_onnx, "tiny", 1e-6, **common)
+    assert not impossible.measured_now
+    assert impossible.verdict.verdict == "no" and impossible.verdict.within_budget is False
+    assert impossible.verdict.round_medians_ms == scaled

@@ -138,6 +138,31 @@ def choice_lines(report: ExportReport) -> list[str]:
     return lines
 
 
+def budget_verdict_sentence(report: ExportReport) -> str | None:
+    """The budget verdict from rounds as one line (which figures judge, raw beside anchored).
+
+    None where the verdict was not timed in rounds (a graph with its own inputs).
+    """
+    from profilers.verdict import BudgetVerdict
+
+    details = report.details or {}
+    if "budget_verdict" not in details:
+        return None
+    sentence = BudgetVerdict(**details["budget_verdict"]).sentence()
+    timing = details.get("shipped_timing") or {}
+    raw = details.get("budget_verdict_raw")
+    if timing.get("judged_by") == "anchored" and raw is not None:
+        raw_verdict = BudgetVerdict(**raw)
+        sentence += (
+            f"; judged on the rounds scaled to the profile's speed anchor (x"
+            f"{timing['speed_factor']:.3f}); raw: {raw_verdict.verdict}, median "
+            f"{raw_verdict.median_ms:.3f} ms"
+        )
+    elif timing:
+        sentence += "; judged on raw rounds (no speed anchor)"
+    return sentence
+
+
 def render_markdown(report: ExportReport) -> str:
     """The deployment report: model, device, files, checks, accuracy, latency against budget."""
     host = (report.measurement or {}).get("host", {})
@@ -150,10 +175,8 @@ def render_markdown(report: ExportReport) -> str:
             f"{report.budget_ms:.4g} ms; {measured.runtime} median {measured.median_ms:.4g}"
             f" ms: within budget: {verdict}"
         )
-        if "budget_verdict" in (report.details or {}):  # yes, no or undecided from rounds
-            from profilers.verdict import BudgetVerdict
-
-            sentence = BudgetVerdict(**report.details["budget_verdict"]).sentence()
+        sentence = budget_verdict_sentence(report)
+        if sentence is not None:
             budget = f"{report.budget_ms:.4g} ms: within budget: {sentence}"
     costs = []
     if report.params is not None:

@@ -206,6 +206,26 @@ def run_export(
         int8 = files[primary_graph.role].get("int8")
         if int8 is not None:
             int8.check = _judge_int8(int8.check, drops["int8"], settings.max_accuracy_drop_points)
+    timings = {}
+    rounds_apply = (
+        budget_ms is not None
+        and settings.profile
+        and settings.format == "onnx"
+        and source.timing_inputs(primary_graph, settings.batch_size) is None
+    )
+    if rounds_apply:
+        # every file that may ship is timed as the profile timed the cells (rounds, probe,
+        # anchor, companions): its latency, the choice between files and the verdict
+        timings = _time_like_profile(
+            source, files[primary_graph.role], budget_ms, settings, device, job, out_dir
+        )
+        for precision, item in files[primary_graph.role].items():
+            item.latency = timings[precision].latency
+            item.measurement = {
+                **(item.measurement or {}),
+                "timed_as": "profile rounds (profilers.verify)",
+                "store_key": timings[precision].key,
+            }
     latencies = {
         p: item.latency.median_ms
         for p, item in files[primary_graph.role].items()
@@ -240,6 +260,8 @@ def run_export(
         for graph in graphs
     )
     primary = graph_reports[0].primary
+    if primary.engine is None and settings.verdict_precision in written:
+        primary = graph_reports[0].file(settings.verdict_precision)
     budget_latency = None
     if primary.engine is not None:
         engine_latency = primary.engine.measured_latency
@@ -253,12 +275,19 @@ def run_export(
         # yes/no/undecided from rounds (issue 18), where the target's random inputs can feed
         # the graph; graphs with their own inputs (an LRNN's token ids) are timed here, once.
         on_target = source.timing_inputs(graphs[0], settings.batch_size) is None
-        if budget_latency.runtime == "onnxruntime" and on_target:
-            from profilers.verdict import verdict_on_target_of
-
-            verdict = verdict_on_target_of(device, job, source.name, primary.path, budget_ms)
-            within = verdict.within_budget
-            details = {**source.details, "budget_verdict": verdict.to_dict()}
+        if budget_latency.runtime == "onnxruntime" and on_target and timings:
+            shipped = timings[primary.precision]
+            within = shipped.verdict.within_budget
+            details = {
+                **source.details,
+                "budget_verdict": shipped.verdict.to_dict(),
+                "budget_verdict_raw": shipped.raw_verdict.to_dict(),
+                "shipped_timing": {
+                    k: v
+                    for k, v in shipped.to_dict().items()
+                    if k not in ("verdict", "raw_verdict")
+                },
+            }
     report = source.report_type(
         kind=source.kind,
         arch=source.name,
@@ -285,6 +314,40 @@ def run_export(
     if report_name is not None:
         write_report(report, out_dir, report_name)
     return report
+
+
+def _time_like_profile(source, items, budget_ms, settings, device, job, out_dir: Path):
+    """Each file of ``items`` timed as a profile times a cell (`profilers.verify`), by precision.
+
+    Their rounds go to ``settings.store`` (default ``out_dir``/measurements.sqlite) under each
+    file's own key, beside ``settings.companions``; the verdicts are decided on the rounds
+    scaled to the speed anchor and the companions' factor.
+    """
+    import dataclasses
+
+    from profilers import create_runtime
+    from profilers.remote import target_for
+    from profilers.verify import time_like_profile
+
+    rounds = settings.rounds
+    round_job = dataclasses.replace(
+        job, timing=rounds.round_timing(settings.timing), probe=rounds.probe
+    )
+    runtime = create_runtime("onnxruntime", **job.runtime_options)
+    names = {f"{source.name}@{precision}": precision for precision in items}
+    timed = time_like_profile(
+        [(name, items[precision].path) for name, precision in names.items()],
+        budget_ms,
+        store_path=settings.store or out_dir / "measurements.sqlite",
+        runtime=runtime,
+        device=device,
+        timing=settings.timing,
+        rounds=rounds,
+        batch_size=settings.batch_size,
+        target=target_for(device, round_job),
+        companions=settings.companions,
+    )
+    return {names[name]: timing for name, timing in timed.items()}
 
 
 def write_report(report: ExportReport, out_dir: Path, name: str = "report") -> None:

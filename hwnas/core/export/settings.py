@@ -9,6 +9,7 @@ from hwnas.core.export.onnx import OnnxExport
 from hwnas.core.export.precision import ONNXRUNTIME_INT8, PRECISIONS, Int8Quantization
 from hwnas.core.export.sources import ModelSource
 from hwnas.errors import InputError
+from profilers.rounds import RoundsConfig
 from profilers.timing import TimingConfig, default_timing
 
 FORMATS = ("onnx", "tensorrt")
@@ -47,6 +48,15 @@ class ExportSettings:
             model's own data where it has some.
         max_accuracy_drop_points: Largest top-1 drop against PyTorch of a shippable file.
         profile: False skips the timing (latencies None, with the reason).
+        rounds: How the budget verdict's file is timed: the profile's rounds, probe and speed
+            anchor (`profilers.verify.time_shipped`), so that it is measured as the cells the
+            predictor learned from were.
+        store: The measurement store the verdict's rounds go to (the profile's, so that its
+            speed anchor is the one used); default ``measurements.sqlite`` in the export folder.
+        companions: ``(stored key, ONNX file)`` of profiled cells in ``store`` timed again
+            beside the verdict's file (`profilers.verify.time_shipped`).
+        verdict_precision: The file the budget verdict judges (e.g. ``fp32``, the file that
+            ships where int8 is slower); None judges the primary file.
     """
 
     format: str = "onnx"
@@ -62,6 +72,10 @@ class ExportSettings:
     accuracy_data: str | None = None
     max_accuracy_drop_points: float = 1.0
     profile: bool = True
+    rounds: RoundsConfig = field(default_factory=RoundsConfig)
+    store: Path | None = None
+    verdict_precision: str | None = None
+    companions: tuple[tuple[str, Path], ...] = ()
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
