@@ -14,6 +14,7 @@ from profilers.campaign_summary import DISAGREE as APART
 from profilers.campaign_summary import FEW_KEPT, CampaignSummary, UnstableCell
 from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement, RoundRecord
+from profilers.probe import quiet_baseline
 from profilers.rounds import (
     RoundsConfig,
     base_plan,
@@ -96,6 +97,7 @@ class RoundsRun:
         self.failed: tuple[str, ...] = ()
         self.finalized: tuple[str, ...] = ()
         self.baseline_ms: float | None = None
+        self.probe_windows: list[float] = []
         self.waited_s = 0.0
         self.round_seconds: list[float] = []
         self.done = 0
@@ -230,7 +232,9 @@ class RoundsRun:
         round_info["scheduled_as"] = self.reason.get((key, number), BASE)
         windows = round_info.get("probe_ms") or []
         if windows:
-            self.baseline_ms = min([*windows, self.baseline_ms or min(windows)])
+            self.probe_windows += [float(w) for w in windows]
+            percentile = self.config.probe.baseline_percentile if self.config.probe else 0.0
+            self.baseline_ms = quiet_baseline(self.probe_windows, percentile)
         waited = float(round_info.get("waited_s") or 0.0)
         self.waited_s += waited
         busy = round_info.get("busy_after_wait")
@@ -272,7 +276,7 @@ class RoundsRun:
         self._tick(key, record)
 
     def _reassess(self) -> None:
-        """Judge this run's rounds against the campaign's quiet baseline (the fastest window)."""
+        """Judge this run's rounds against the campaign's quiet baseline (`quiet_baseline`)."""
         if self.baseline_ms is None or self.config.probe is None:
             return
         threshold = self.config.probe.threshold

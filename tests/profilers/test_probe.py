@@ -6,7 +6,13 @@ import pytest
 
 from profilers import ConfigError, OnnxRuntime, TimingConfig
 from profilers.hoststate import read_cpu_times, steal_fraction
-from profilers.probe import DisturbanceProbe, ProbeConfig, open_probe, probe_onnx_path
+from profilers.probe import (
+    DisturbanceProbe,
+    ProbeConfig,
+    open_probe,
+    probe_onnx_path,
+    quiet_baseline,
+)
 from profilers.round_timing import timed_round
 
 
@@ -53,12 +59,24 @@ def windows(*medians, runs=3):
     return [d for m in medians for d in [m] * (runs + 1)]
 
 
-def test_window_is_the_median_and_the_baseline_the_fastest_window():
-    probe, _ = probe_with([5, 1.0, 9.0, 1.2] + windows(0.9, 2.0))
+def test_window_is_the_median_and_percentile_zero_the_fastest_window():
+    probe, _ = probe_with([5, 1.0, 9.0, 1.2] + windows(0.9, 2.0), baseline_percentile=0)
     assert probe.window_ms() == pytest.approx(1.2)  # median of 1.0, 9.0, 1.2
     assert probe.baseline_ms == pytest.approx(1.2)
     assert probe.calibrate() == pytest.approx(0.9)  # two more windows: 0.9 and 2.0
     assert probe.ratio(1.8) == pytest.approx(2.0)
+
+
+def test_the_baseline_is_a_low_percentile_of_the_windows_not_the_luckiest():
+    # nine windows of 1.0 ms and one lucky 0.8: the baseline stays at the quiet 1.0 ms level
+    medians = [1.0] * 4 + [0.8] + [1.0] * 5
+    probe, _ = probe_with(windows(*medians), calibration_windows=10)
+    assert probe.calibrate() == pytest.approx(0.98)  # the 10th percentile of the ten
+    assert probe.ratio(1.2) == pytest.approx(1.2 / 0.98)
+    # a fastest-window rule would call 1.0 ms windows 1.25x slow
+    assert quiet_baseline(medians, 0) == pytest.approx(0.8)
+    with pytest.raises(ConfigError, match="baseline_percentile"):
+        ProbeConfig(baseline_percentile=90)
 
 
 def test_wait_for_quiet_returns_at_once_on_a_quiet_machine():
