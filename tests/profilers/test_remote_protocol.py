@@ -4,6 +4,8 @@ in-process from byte streams."""
 import io
 import json
 
+import pytest
+
 from devices import Device
 from profilers import TimingConfig
 from profilers.remote import PROTOCOL_VERSION, RemoteJob
@@ -95,7 +97,9 @@ def test_worker_times_rounds_beside_its_probe_and_refuses_too_many_threads(tiny_
     assert status == 0 and hello["placement"]["threads"] == 1
     for result in (first, second):  # one probe for the connection, two windows per round
         windows = result["info"]["round"]["probe_ms"]
-        assert len(windows) == 2 and result["info"]["round"]["probe_baseline_ms"] <= min(windows)
+        info = result["info"]["round"]
+        assert len(windows) == 2 and info["probe_baseline_ms"] > 0
+        assert info["probe_ratio"] == pytest.approx(max(windows) / info["probe_baseline_ms"])
         assert result["info"]["round"]["host_state"]["usable_cores"] >= 1
     greedy = RemoteJob(runtime_options={"intra_op_threads": 100000}, timing=TIMING)
     status, [reply] = run_worker(start(greedy))
