@@ -15,6 +15,7 @@ from profilers.campaign_summary import FEW_KEPT, CampaignSummary, UnstableCell
 from profilers.failures import MeasurementFailure
 from profilers.measurement import Measurement, RoundRecord
 from profilers.probe import quiet_baseline
+from profilers.round_timing import disturbed_round
 from profilers.rounds import (
     RoundsConfig,
     base_plan,
@@ -286,7 +287,7 @@ class RoundsRun:
                 if (key, rec.round) not in self.timed_now or not windows:
                     continue
                 ratio = max(windows) / self.baseline_ms
-                disturbed = ratio > threshold
+                disturbed = disturbed_round(ratio, threshold, rec.info.get("gate"))
                 if disturbed != rec.disturbed:
                     info = rec.info | {"probe_ratio": ratio, "disturbed": disturbed}
                     info["probe_baseline_ms"] = self.baseline_ms

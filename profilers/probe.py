@@ -48,8 +48,21 @@ class ProbeConfig:
             multiple of the quiet baseline.
         calibration_windows: Windows timed when the probe opens; their low percentile is the
             first baseline (later windows join it).
+        calibration_s: ... and for at least this long, so that a slow spell of a few tens
+            of milliseconds cannot hold the whole calibration.
         baseline_percentile: The percentile of the windows seen that is the quiet baseline
             (0: the fastest window).
+        gate_interval_s: Inside a round, the probe looks at the machine this often between
+            the model's timed runs (a burst of ``gate_runs`` probe runs), and only the runs
+            between two quiet looks count (`profilers.timing.time_callable`'s gate); 0 turns
+            the gate off. Slow spells on the 2-core VM last from a few to a few hundred
+            milliseconds, slowing small cells by up to 1.6x: before and after windows alone
+            let a spell inside the round move its median.
+        gate_runs: Probe runs per look (their median is compared).
+        gate_min_looks: A gated timing converges no sooner than after this many looks, so
+            that it spans several spells' length (8 looks at 2 ms: at least 16 ms).
+        gate_threshold: A look is quiet when its median is within this multiple of the
+            quiet baseline.
         max_wait_s: Longest wait for quiet before one round.
         max_total_wait_s: Longest wait for quiet over a whole campaign.
         wait_step_s: Pause between two looks at the probe while waiting.
@@ -58,13 +71,18 @@ class ProbeConfig:
     runs: int = 20
     threshold: float = 1.25
     calibration_windows: int = 10
+    calibration_s: float = 0.25
     baseline_percentile: float = 10.0
+    gate_interval_s: float = 0.002
+    gate_runs: int = 5
+    gate_min_looks: int = 8
+    gate_threshold: float = 1.1
     max_wait_s: float = 1.0
     max_total_wait_s: float = 15.0
     wait_step_s: float = 0.25
 
     def __post_init__(self) -> None:
-        for name in ("runs", "calibration_windows"):
+        for name in ("runs", "calibration_windows", "gate_runs", "gate_min_looks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"ProbeConfig.{name} must be an integer >= 1, got {value!r}")
@@ -73,12 +91,25 @@ class ProbeConfig:
                 "ProbeConfig.baseline_percentile must be in [0, 50] (a low percentile of the "
                 f"windows), got {self.baseline_percentile!r}"
             )
-        for name in ("threshold", "max_wait_s", "max_total_wait_s", "wait_step_s"):
+        for name in (
+            "threshold",
+            "max_wait_s",
+            "max_total_wait_s",
+            "wait_step_s",
+            "calibration_s",
+            "gate_interval_s",
+            "gate_threshold",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ConfigError(f"ProbeConfig.{name} must be a number, got {value!r}")
             if not math.isfinite(value) or value < 0:
                 raise ConfigError(f"ProbeConfig.{name} must be finite and >= 0, got {value!r}")
+        if self.gate_threshold <= 1:
+            raise ConfigError(
+                f"ProbeConfig.gate_threshold must be > 1 (a multiple of the quiet time), "
+                f"got {self.gate_threshold}"
+            )
         if self.threshold <= 1:
             raise ConfigError(
                 f"ProbeConfig.threshold must be > 1 (a multiple of the quiet time), "
@@ -163,8 +194,11 @@ class DisturbanceProbe:
 
     def calibrate(self) -> float:
         """Time ``calibration_windows`` windows; return the baseline (`quiet_baseline`)."""
-        for _ in range(self.config.calibration_windows):
+        end = self._clock() + int(self.config.calibration_s * 1e9)
+        done = 0
+        while done < self.config.calibration_windows or self._clock() < end:
             self.window_ms()
+            done += 1
         assert self.baseline_ms is not None
         return self.baseline_ms
 
@@ -197,6 +231,14 @@ class DisturbanceProbe:
         self.busy_after_wait = waited_s > 0 and slow
         return waited_s
 
+    def gate(self) -> ProbeGate | None:
+        """A fresh gate for one round's timed runs, or None where the gate is off."""
+        if self.config.gate_interval_s <= 0:
+            return None
+        if self.baseline_ms is None:
+            self.calibrate()
+        return ProbeGate(self)
+
     def close(self) -> None:
         """Release the probe's session; idempotent."""
         close, self._close = self._close, None
@@ -204,14 +246,69 @@ class DisturbanceProbe:
             close()
 
 
+class ProbeGate:
+    """One round's gate (`profilers.timing.Gate`): bursts of probe runs against the baseline.
+
+    Args:
+        probe: The round's probe (its baseline, run and timer).
+    """
+
+    def __init__(self, probe: DisturbanceProbe) -> None:
+        self.probe = probe
+        self.interval_ns = int(probe.config.gate_interval_s * 1e9)
+        self.min_looks = probe.config.gate_min_looks
+        self.looks = 0
+        self.quiet_looks = 0
+        self.kept_runs: int | None = None
+        self.timed_runs: int | None = None
+
+    def quiet(self) -> bool:
+        """Time one burst of the probe; True when its median is within the gate threshold."""
+        probe = self.probe
+        samples = [probe._timer.time_ns(probe._run) for _ in range(probe.config.gate_runs)]
+        quiet = float(np.median(samples)) / 1e6 <= probe.config.gate_threshold * probe.baseline_ms
+        self.looks += 1
+        self.quiet_looks += quiet
+        return quiet
+
+    def record(self, kept: int, timed: int) -> None:
+        """Keep the count of the model's runs kept and timed."""
+        self.kept_runs, self.timed_runs = kept, timed
+
+    @property
+    def kept_share(self) -> float | None:
+        """The share of the timed runs that lay between quiet looks."""
+        if not self.timed_runs:
+            return None
+        return (self.kept_runs or 0) / self.timed_runs
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the gate saw, as JSON data."""
+        return {
+            "looks": self.looks,
+            "quiet_looks": self.quiet_looks,
+            "kept_runs": self.kept_runs,
+            "timed_runs": self.timed_runs,
+            "kept_share": self.kept_share,
+            "interval_s": self.probe.config.gate_interval_s,
+            "threshold": self.probe.config.gate_threshold,
+        }
+
+
 def probe_identity(config: ProbeConfig) -> dict[str, Any]:
-    """What makes two probe times comparable: the network and the runs per window."""
+    """What makes two probe times (and two gated timings) comparable: network, runs, gate."""
     return {
         "channels": PROBE_CHANNELS,
         "size": PROBE_SIZE,
         "layers": PROBE_LAYERS,
         "seed": PROBE_SEED,
         "runs": config.runs,
+        "gate": [
+            config.gate_interval_s,
+            config.gate_runs,
+            config.gate_threshold,
+            config.gate_min_looks,
+        ],
     }
 
 

@@ -13,7 +13,7 @@ from profilers.energy.measure import EnergyConfig, EnergyResult, measure_energy
 from profilers.runtimes.base import Runtime, Session
 from profilers.runtimes.cuda import CudaEventTimer
 from profilers.stats import UNSTABLE_COV, LatencyStats
-from profilers.timing import TimingConfig, time_callable
+from profilers.timing import Gate, TimingConfig, time_callable
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def profile_session(
     seed: int = 0,
     energy_meter: EnergyMeter | None = None,
     energy: EnergyConfig | None = None,
+    gate: Gate | None = None,
 ) -> tuple[LatencyStats, dict[str, Any]]:
     """Time ``session`` on random inputs of ``batch_size``, then measure its energy.
 
@@ -48,7 +49,7 @@ def profile_session(
     inputs = session.random_inputs(batch_size, seed=seed)
     run = session.prepare(inputs)
     timer = session.timer()
-    stats = time_callable(run, timing, timer=timer)
+    stats = time_callable(run, timing, timer=timer, gate=gate)
     if stats.unstable:
         log.debug(
             "%s: latency is unstable (CoV %.1f %% > %.1f %%, median %.4f ms over %d runs); "
@@ -96,10 +97,12 @@ def profile_onnx(
     seed: int = 0,
     energy_meter: EnergyMeter | None = None,
     energy: EnergyConfig | None = None,
+    gate: Gate | None = None,
 ) -> tuple[LatencyStats, dict[str, Any]]:
     """Time one ONNX file on random inputs of ``batch_size``, and its energy with a meter.
 
     Args:
+        gate: Keeps only the runs between quiet looks (`profilers.timing.time_callable`).
         energy_meter: Measures energy per inference after the latency runs
             (``profilers.energy.discover_meter()`` finds one); None records no energy.
         energy: Energy window lengths; default ``EnergyConfig()``.
@@ -113,7 +116,13 @@ def profile_onnx(
     path = Path(path)
     with runtime.load(path) as session:
         stats, run_info = profile_session(
-            session, timing, batch_size, seed=seed, energy_meter=energy_meter, energy=energy
+            session,
+            timing,
+            batch_size,
+            seed=seed,
+            energy_meter=energy_meter,
+            energy=energy,
+            gate=gate,
         )
     info = {
         "runtime": runtime.describe(),

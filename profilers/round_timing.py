@@ -44,21 +44,22 @@ def timed_round(
 
     cpu_before = read_cpu_times()
     waited_s = 0.0
-    before = after = None
+    before = after = gate = None
     if probe is not None:
         waited_s = probe.wait_for_quiet()
         before = probe.window_ms()
+        gate = probe.gate()
     if runtime.model_format == "torch":
         from profilers.profile import profile_session
 
         with runtime.load(path) as session:
             stats, info = profile_session(
-                session, timing, batch_size, seed=seed, energy_meter=energy_meter
+                session, timing, batch_size, seed=seed, energy_meter=energy_meter, gate=gate
             )
         info = {"runtime": runtime.describe(), "model": getattr(path, "name", str(path)), **info}
     else:
         stats, info = profile_onnx(
-            path, runtime, timing, batch_size, seed=seed, energy_meter=energy_meter
+            path, runtime, timing, batch_size, seed=seed, energy_meter=energy_meter, gate=gate
         )
     round_info: dict[str, Any] = {"waited_s": round(waited_s, 3)}
     if probe is not None:
@@ -71,8 +72,10 @@ def timed_round(
             "probe_baseline_ms": probe.baseline_ms,
             "probe_ratio": ratio,
             "probe_threshold": probe.config.threshold,
-            "disturbed": ratio > probe.config.threshold,
+            "disturbed": disturbed_round(ratio, probe.config.threshold, gate),
         }
+        if gate is not None:
+            round_info["gate"] = gate.to_dict()
     else:
         round_info |= {"probe_ms": None, "disturbed": False, "probe_reason": "no probe asked"}
     round_info["host_state"] = host_state(cpu_before).to_dict()
@@ -80,3 +83,18 @@ def timed_round(
     if placement is not None:
         info["placement"] = dict(placement)
     return stats, info
+
+
+def disturbed_round(ratio: float, threshold: float, gate: Any = None) -> bool:
+    """Whether a round is disturbed: by its gate where it had one, else by its probe windows.
+
+    A gated round's median rests on the runs between quiet looks, so it is disturbed only
+    when those were too few (`profilers.timing.MIN_KEPT_SHARE`, and the median then rests on
+    every run); an ungated one when a probe window beside it ran over the threshold.
+    """
+    from profilers.timing import MIN_KEPT_SHARE
+
+    share = gate.get("kept_share") if isinstance(gate, dict) else getattr(gate, "kept_share", None)
+    if gate is not None and share is not None:
+        return share < MIN_KEPT_SHARE
+    return ratio > threshold

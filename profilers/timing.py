@@ -139,12 +139,39 @@ class TimingConfig:
         return cls(**dict(data))
 
 
+class Gate(Protocol):
+    """Says, between timed runs, whether the machine is quiet (``profilers.probe.ProbeGate``).
+
+    ``interval_ns`` is how often it is asked, and the timing converges no sooner than after
+    ``min_looks`` looks (a spell of a few milliseconds must not cover a whole timing);
+    ``quiet()`` looks (e.g. times a short burst of the disturbance probe) and answers;
+    ``record(kept, timed)`` receives the runs kept and timed at the end.
+    """
+
+    interval_ns: int
+    min_looks: int
+
+    def quiet(self) -> bool:
+        """Look at the machine now; True when it is quiet."""
+        ...
+
+    def record(self, kept: int, timed: int) -> None:
+        """Keep the count of runs kept and timed."""
+        ...
+
+
+MIN_KEPT_SHARE = 0.5
+"""A gated timing whose quiet segments hold fewer than this share of its runs reports all its
+runs (and says so): there was too little quiet time to rest the median on."""
+
+
 def time_callable(
     fn: Callable[[], object],
     config: TimingConfig | None = None,
     *,
     clock: Callable[[], int] = time.perf_counter_ns,
     timer: Timer | None = None,
+    gate: Gate | None = None,
 ) -> LatencyStats:
     """Time ``fn()`` and summarise its latency.
 
@@ -161,6 +188,11 @@ def time_callable(
             fake one).
         timer: Times each run, warm-up runs included (so that queued device work cannot pile
             up); default ``HostTimer(clock)``.
+        gate: Asked every ``gate.interval_ns`` of timed runs whether the machine is quiet;
+            the runs between two looks are kept only when both said quiet, so a slow spell
+            of a few milliseconds is left out of the median instead of moving it. After each
+            look one untimed run warms the model up again. The stopping rule counts the kept
+            runs; where fewer than ``MIN_KEPT_SHARE`` of the runs were kept, all are reported.
     """
     config = config or TimingConfig()
     timer = timer or HostTimer(clock)
@@ -172,6 +204,8 @@ def time_callable(
         runs += 1
 
     median_ci_ranks(config.min_runs)  # imports scipy.stats now, not inside the timed window
+    if gate is not None:
+        return _time_gated(fn, config, clock, timer, gate)
     samples_ns: list[int] = []
     max_time_ns = int(config.max_time_s * 1e9)
     next_check = config.min_runs
@@ -192,6 +226,54 @@ def time_callable(
         elif t1 - start >= max_time_ns:
             stop_reason = STOP_TIME_CAP
     if median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
+        stop_reason = STOP_CONVERGED
+    return summarize([s / 1e6 for s in samples_ns], stop_reason)
+
+
+def _time_gated(fn, config: TimingConfig, clock, timer: Timer, gate: Gate) -> LatencyStats:
+    """`time_callable`'s timed runs in segments between looks of ``gate`` (see there)."""
+    kept_ns: list[int] = []
+    every_ns: list[int] = []
+    segment: list[int] = []
+    max_time_ns = int(config.max_time_s * 1e9)
+    next_check = config.min_runs
+    quiet_before = gate.quiet()
+    looks = 1
+    timer.time_ns(fn)  # warm again after the look
+    start = last_look = clock()
+    stop_reason = None
+    while stop_reason is None:
+        segment.append(timer.time_ns(fn))
+        t1 = clock()
+        if t1 - last_look >= gate.interval_ns:
+            quiet_after = gate.quiet()
+            looks += 1
+            every_ns += segment
+            if quiet_before and quiet_after:
+                kept_ns += segment
+            segment, quiet_before = [], quiet_after
+            timer.time_ns(fn)
+            t1 = last_look = clock()
+        n = len(kept_ns)
+        if n >= config.min_runs and n >= next_check and looks >= gate.min_looks:
+            if median_ci_halfwidth(kept_ns) <= config.target_rel_ci:
+                stop_reason = STOP_CONVERGED
+                break
+            next_check = n + max(_CHECK_EVERY_MIN, int(n * _CHECK_GROWTH))
+        if len(every_ns) + len(segment) >= config.max_runs:
+            stop_reason = STOP_MAX_RUNS
+        elif t1 - start >= max_time_ns and len(every_ns) + len(segment) >= config.min_runs:
+            stop_reason = STOP_TIME_CAP
+    if segment:  # the runs after the last look: kept if it was quiet and the next look agrees
+        quiet_after = gate.quiet()
+        every_ns += segment
+        if quiet_before and quiet_after:
+            kept_ns += segment
+    gate.record(len(kept_ns), len(every_ns))
+    samples_ns = kept_ns
+    if len(kept_ns) < max(2, MIN_KEPT_SHARE * len(every_ns)):
+        samples_ns = every_ns
+    if stop_reason != STOP_CONVERGED and median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
         stop_reason = STOP_CONVERGED
     return summarize([s / 1e6 for s in samples_ns], stop_reason)
 

@@ -50,7 +50,7 @@ class ScriptedTimer:
 def probe_with(durations_ms, **config):
     clock = FakeClock()
     timer = ScriptedTimer(clock, durations_ms)
-    config = ProbeConfig(**{"runs": 3, "calibration_windows": 2, **config})
+    config = ProbeConfig(**{"runs": 3, "calibration_windows": 2, "calibration_s": 0.0, **config})
     return DisturbanceProbe(lambda: None, timer, config, clock=clock, sleep=clock.sleep), clock
 
 
@@ -136,7 +136,7 @@ def test_a_round_beside_a_slow_probe_is_marked_disturbed(tiny_onnx, fast_timing)
     probe = DisturbanceProbe(
         lambda: None,
         ScriptedTimer(clock, durations),
-        ProbeConfig(runs=3, calibration_windows=2, max_wait_s=0.0),
+        ProbeConfig(runs=3, calibration_windows=2, calibration_s=0.0, max_wait_s=0.0),
         clock=clock,
         sleep=clock.sleep,
     )
@@ -153,7 +153,7 @@ def test_a_round_beside_a_slow_probe_is_marked_disturbed(tiny_onnx, fast_timing)
     quiet = DisturbanceProbe(
         lambda: None,
         ScriptedTimer(clock, itertools.repeat(1.0)),
-        ProbeConfig(runs=3, calibration_windows=2),
+        ProbeConfig(runs=3, calibration_windows=2, calibration_s=0.0),
         clock=clock,
         sleep=clock.sleep,
     )
