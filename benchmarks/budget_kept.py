@@ -37,7 +37,7 @@ def hwnas_command() -> list[str]:
 
 
 def rgb32_npz(path: Path) -> Path:
-    """digits as 3x32x32 images (bilinear resize, grey repeated on 3 channels), float32 [0, 1]."""
+    """Digits as 3x32x32 images (bilinear resize, grey repeated on 3 channels), float32 [0, 1]."""
     import torch
     from sklearn.datasets import load_digits
 
