@@ -60,7 +60,7 @@ def as_profiled(path: Path, sessions: int, folder: Path) -> None:
     from profilers.verify import time_like_profile
 
     timing = default_timing()
-    rounds = RoundsConfig(rounds=sessions, max_rounds=sessions)
+    rounds = RoundsConfig(rounds=sessions, max_rounds=2 * sessions)  # disturbed ones again
     timed = time_like_profile(
         [("file", path)],
         1e6,
@@ -73,7 +73,15 @@ def as_profiled(path: Path, sessions: int, folder: Path) -> None:
     )["file"]
     raw = list(timed.raw_verdict.round_medians_ms)
     anchored = list(timed.verdict.round_medians_ms)
-    print(f"part 1: {len(raw)} fresh sessions as the profile times a cell ({path.name})")
+    from profilers import MeasurementStore
+
+    with MeasurementStore(folder / "m.sqlite") as store:
+        every = store.rounds(timed.key)
+    print(
+        f"part 1: fresh sessions as the profile times a cell ({path.name}): {len(every)} timed, "
+        f"{sum(r.disturbed for r in every)} disturbed (under half their runs between quiet "
+        f"looks of the probe), {len(raw)} kept"
+    )
     for name, values in (("raw", raw), ("anchored", anchored)):
         print(
             f"  {name:<9} median {statistics.median(values):.4f} ms, range "

@@ -569,9 +569,12 @@ def shipped_files(result: PipelineResult) -> list[dict[str, Any]]:
         accuracy = report.accuracy.of(precision) if report.accuracy else None
         latency, raw, verdict, how = report.latency_ms(precision), None, None, "window"
         factors = {}
-        if precision == judged_precision:
-            latency, verdict, how = judged["median_ms"], judged["verdict"], "rounds"
-            raw = (details.get("budget_verdict_raw") or {}).get("median_ms")
+        timed = (details.get("file_verdicts") or {}).get(precision)
+        if precision == judged_precision or timed is not None:
+            timed = timed or {"verdict": judged, "raw_verdict": details.get("budget_verdict_raw")}
+            verdict_data = timed["verdict"]
+            latency, verdict, how = verdict_data["median_ms"], verdict_data["verdict"], "rounds"
+            raw = (timed.get("raw_verdict") or {}).get("median_ms")
             timing = details.get("shipped_timing") or {}
             factors = {
                 "speed_factor": timing.get("speed_factor"),

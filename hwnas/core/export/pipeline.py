@@ -287,6 +287,14 @@ def run_export(
                     for k, v in shipped.to_dict().items()
                     if k not in ("verdict", "raw_verdict")
                 },
+                # every file's verdict, timed alike (the report judges the one above)
+                "file_verdicts": {
+                    precision: {
+                        "verdict": timing.verdict.to_dict(),
+                        "raw_verdict": timing.raw_verdict.to_dict(),
+                    }
+                    for precision, timing in timings.items()
+                },
             }
     report = source.report_type(
         kind=source.kind,
