@@ -411,6 +411,7 @@ class RoundsRun:
             speed_anchor_new=bool(speed.get("new")),
             speed_ratio=speed.get("ratio"),
             speed_note=speed.get("note", ""),
+            gate_kept_share=_median_kept_share(mine),
         )
 
     def _measurement(self, key, recs, stats, summary, speed) -> Measurement:
@@ -444,6 +445,13 @@ class RoundsRun:
             runtime_info=last.runtime_info,
             rounds=summary,
         )
+
+
+def _median_kept_share(rounds: list[RoundRecord]) -> float | None:
+    """The median share of gated rounds' runs kept between quiet looks; None ungated."""
+    shares = [(r.info.get("gate") or {}).get("kept_share") for r in rounds]
+    shares = [s for s in shares if s is not None]
+    return statistics.median(shares) if shares else None
 
 
 def _replace(obj, **changes):

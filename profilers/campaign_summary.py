@@ -55,6 +55,8 @@ class CampaignSummary:
         speed_ratio: The median, over this run's rounds, of the probe's local time over the
             anchor (above 1: the machine ran slower than when the anchor was set).
         speed_note: Why the latencies are not scaled, where they are not.
+        gate_kept_share: Where rounds were gated by the probe, the median share of their
+            runs that lay between quiet looks (`profilers.probe.ProbeGate`); None otherwise.
     """
 
     cells: int
@@ -73,6 +75,7 @@ class CampaignSummary:
     speed_anchor_new: bool = False
     speed_ratio: float | None = None
     speed_note: str = ""
+    gate_kept_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the summary as JSON data."""
@@ -104,6 +107,12 @@ class CampaignSummary:
             if self.probe_baseline_ms is not None and self.probe_threshold is not None
             else "no probe"
         )
+        if self.gate_kept_share is not None and self.probe_baseline_ms is not None:
+            probe = (
+                f"too few runs between quiet looks of the probe, quiet "
+                f"{self.probe_baseline_ms:.3f} ms; a round's median rests on the runs between "
+                f"quiet looks, {100 * self.gate_kept_share:.0f} % of them at the median"
+            )
         lines = [
             f"rounds: {self.rounds_timed} timed; {self.disturbed_rounds} disturbed ({probe}), "
             f"{self.retimed_rounds} re-timed; {self.extra_rounds} extra where rounds disagreed"

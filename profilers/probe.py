@@ -62,7 +62,10 @@ class ProbeConfig:
         gate_min_looks: A gated timing converges no sooner than after this many looks, so
             that it spans several spells' length (8 looks at 2 ms: at least 16 ms).
         gate_threshold: A look is quiet when its median is within this multiple of the
-            quiet baseline.
+            quiet looks' baseline: the ``baseline_percentile`` of the looks so far once there
+            are ``GATE_OWN_BASELINE`` of them, and at most ``GATE_COLD`` times the windows'
+            baseline (a burst of 5 runs right after the model's runs is about 5 % slower
+            than a warm window).
         max_wait_s: Longest wait for quiet before one round.
         max_total_wait_s: Longest wait for quiet over a whole campaign.
         wait_step_s: Pause between two looks at the probe while waiting.
@@ -175,6 +178,7 @@ class DisturbanceProbe:
         self._close = close
         self.baseline_ms = baseline_ms
         self.windows_ms: list[float] = [] if baseline_ms is None else [baseline_ms]
+        self.looks_ms: list[float] = []  # the gate's bursts (`ProbeGate`), in their own units
         self.waited_total_s = 0.0
         self.busy_after_wait = False
 
@@ -246,6 +250,16 @@ class DisturbanceProbe:
             close()
 
 
+GATE_OWN_BASELINE = 20
+"""Looks of the gate after which their own low percentile is their baseline."""
+GATE_COLD = 1.08
+"""At most this multiple of the windows' baseline is the looks' baseline (a look of 5 runs
+right after the model's runs measured about 1.05x a warm window on the 2-core VM)."""
+GATE_MIN_SHARE = 0.25
+"""A gated round whose quiet runs are fewer than this share of its runs is disturbed: the
+quiet looks inside a mostly slow round were seen to pass slow runs."""
+
+
 class ProbeGate:
     """One round's gate (`profilers.timing.Gate`): bursts of probe runs against the baseline.
 
@@ -261,19 +275,30 @@ class ProbeGate:
         self.quiet_looks = 0
         self.kept_runs: int | None = None
         self.timed_runs: int | None = None
+        self.enough: bool | None = None
 
     def quiet(self) -> bool:
         """Time one burst of the probe; True when its median is within the gate threshold."""
         probe = self.probe
         samples = [probe._timer.time_ns(probe._run) for _ in range(probe.config.gate_runs)]
-        quiet = float(np.median(samples)) / 1e6 <= probe.config.gate_threshold * probe.baseline_ms
+        ms = float(np.median(samples)) / 1e6
+        probe.looks_ms.append(ms)
+        reference = GATE_COLD * probe.baseline_ms
+        if len(probe.looks_ms) >= GATE_OWN_BASELINE:
+            own = quiet_baseline(probe.looks_ms, probe.config.baseline_percentile)
+            reference = min(own, reference)  # a long slow spell does not lift it
+        quiet = ms <= probe.config.gate_threshold * reference
         self.looks += 1
         self.quiet_looks += quiet
         return quiet
 
-    def record(self, kept: int, timed: int) -> None:
-        """Keep the count of the model's runs kept and timed."""
+    def record(self, kept: int, timed: int, enough: bool) -> None:
+        """Keep the count of the model's runs kept and timed, and whether they were enough.
+
+        Enough also needs ``GATE_MIN_SHARE`` of the runs kept.
+        """
         self.kept_runs, self.timed_runs = kept, timed
+        self.enough = enough and timed > 0 and kept / timed >= GATE_MIN_SHARE
 
     @property
     def kept_share(self) -> float | None:
@@ -290,6 +315,7 @@ class ProbeGate:
             "kept_runs": self.kept_runs,
             "timed_runs": self.timed_runs,
             "kept_share": self.kept_share,
+            "enough": self.enough,
             "interval_s": self.probe.config.gate_interval_s,
             "threshold": self.probe.config.gate_threshold,
         }

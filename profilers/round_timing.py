@@ -89,12 +89,10 @@ def disturbed_round(ratio: float, threshold: float, gate: Any = None) -> bool:
     """Whether a round is disturbed: by its gate where it had one, else by its probe windows.
 
     A gated round's median rests on the runs between quiet looks, so it is disturbed only
-    when those were too few (`profilers.timing.MIN_KEPT_SHARE`, and the median then rests on
-    every run); an ungated one when a probe window beside it ran over the threshold.
+    when those were fewer than the timing's ``min_runs`` within its time cap (its median then
+    rests on every run); an ungated one when a probe window beside it ran over the threshold.
     """
-    from profilers.timing import MIN_KEPT_SHARE
-
-    share = gate.get("kept_share") if isinstance(gate, dict) else getattr(gate, "kept_share", None)
-    if gate is not None and share is not None:
-        return share < MIN_KEPT_SHARE
+    enough = gate.get("enough") if isinstance(gate, dict) else getattr(gate, "enough", None)
+    if enough is not None:
+        return not enough
     return ratio > threshold

@@ -145,7 +145,8 @@ class Gate(Protocol):
     ``interval_ns`` is how often it is asked, and the timing converges no sooner than after
     ``min_looks`` looks (a spell of a few milliseconds must not cover a whole timing);
     ``quiet()`` looks (e.g. times a short burst of the disturbance probe) and answers;
-    ``record(kept, timed)`` receives the runs kept and timed at the end.
+    ``record(kept, timed, enough)`` receives the runs kept and timed at the end, and whether
+    the kept ones were enough to report (``min_runs``).
     """
 
     interval_ns: int
@@ -155,14 +156,9 @@ class Gate(Protocol):
         """Look at the machine now; True when it is quiet."""
         ...
 
-    def record(self, kept: int, timed: int) -> None:
-        """Keep the count of runs kept and timed."""
+    def record(self, kept: int, timed: int, enough: bool) -> None:
+        """Keep the count of runs kept and timed, and whether the kept ones were enough."""
         ...
-
-
-MIN_KEPT_SHARE = 0.5
-"""A gated timing whose quiet segments hold fewer than this share of its runs reports all its
-runs (and says so): there was too little quiet time to rest the median on."""
 
 
 def time_callable(
@@ -192,7 +188,8 @@ def time_callable(
             the runs between two looks are kept only when both said quiet, so a slow spell
             of a few milliseconds is left out of the median instead of moving it. After each
             look one untimed run warms the model up again. The stopping rule counts the kept
-            runs; where fewer than ``MIN_KEPT_SHARE`` of the runs were kept, all are reported.
+            runs, ``max_runs`` too (so a slow spell makes the timing go on, within its time
+            cap); where fewer than ``min_runs`` were kept by then, all the runs are reported.
     """
     config = config or TimingConfig()
     timer = timer or HostTimer(clock)
@@ -260,7 +257,7 @@ def _time_gated(fn, config: TimingConfig, clock, timer: Timer, gate: Gate) -> La
                 stop_reason = STOP_CONVERGED
                 break
             next_check = n + max(_CHECK_EVERY_MIN, int(n * _CHECK_GROWTH))
-        if len(every_ns) + len(segment) >= config.max_runs:
+        if n >= config.max_runs:  # kept runs: a slow spell is waited out, within the time cap
             stop_reason = STOP_MAX_RUNS
         elif t1 - start >= max_time_ns and len(every_ns) + len(segment) >= config.min_runs:
             stop_reason = STOP_TIME_CAP
@@ -269,10 +266,9 @@ def _time_gated(fn, config: TimingConfig, clock, timer: Timer, gate: Gate) -> La
         every_ns += segment
         if quiet_before and quiet_after:
             kept_ns += segment
-    gate.record(len(kept_ns), len(every_ns))
-    samples_ns = kept_ns
-    if len(kept_ns) < max(2, MIN_KEPT_SHARE * len(every_ns)):
-        samples_ns = every_ns
+    enough = len(kept_ns) >= config.min_runs
+    gate.record(len(kept_ns), len(every_ns), enough)
+    samples_ns = kept_ns if enough else every_ns
     if stop_reason != STOP_CONVERGED and median_ci_halfwidth(samples_ns) <= config.target_rel_ci:
         stop_reason = STOP_CONVERGED
     return summarize([s / 1e6 for s in samples_ns], stop_reason)
