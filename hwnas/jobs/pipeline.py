@@ -293,9 +293,13 @@ def run_pipeline(
     a finished training (same cell, data and settings) is restored from its checkpoint
     rather than run again.
 
+    When the fp32 file's verdict is "no" or "undecided", its measurement joins the profiled
+    cells, the latency model is refitted and the next choice is trained and exported, up to
+    ``attempts`` cells; the kept attempt (else the best) is the result's answer.
+
     Files under `out_dir`: `measurements.sqlite` (the store), `latency_ms.csv` (this
-    setting's `arch,latency_ms,...`), `onnx/<setting>/` (the timed files), `train/<cell>-
-    <setting>/` (the model folder, checkpoints, log), `export/` (the fp32 and int8 files,
+    setting's `arch,latency_ms,...`), `onnx/<setting>/` (the timed files), `train/<cell>/`
+    (the model folder, checkpoints, log), `export/<cell>/` (the fp32 and int8 files,
     `report.json`, `report.md`) and `summary.json`.
 
     Args:
@@ -308,6 +312,7 @@ def run_pipeline(
         stage: Called with a one-line message as each job starts.
         store_path: The measurement store (default `out_dir`/measurements.sqlite); runs for
             several budgets can share one, with the timed files next to it.
+        attempts: Cells tried at most for the budget (`DEFAULT_ATTEMPTS`).
     """
     import time
 
@@ -351,18 +356,17 @@ def run_pipeline(
         budget_ms = median_bound_budget(latencies, predictor, confidence)
     stages["generate_s"] = time.perf_counter() - started
 
-    attempts: list[Attempt] = []
+    tried: list[Attempt] = []
     shipped = None
     for number in range(1, attempts_max + 1):
         started = time.perf_counter()
         if number > 1:  # the measured file joined the data: refit, choose again
             predictor = fit_latency_predictor(latencies)
         missed = frozenset(arch for arch, ms in latencies.items() if ms > budget_ms)
-        missed |= {a.arch for a in attempts}
+        again = f" (attempt {number} of {attempts_max})" if number > 1 else ""
         say(
             f"choosing the cell within {budget_ms:.3f} ms that ranks best in NAS-Bench-201's "
-            f"{rank_by_table} table"
-            + (f" (attempt {number} of {attempts_max})" if number > 1 else "")
+            f"{rank_by_table} table{again}"
         )
         try:
             generated = generate_for_budget(
@@ -371,43 +375,25 @@ def run_pipeline(
                 dataset=rank_by_table,
                 confidence=confidence,
                 predictor=predictor,
-                exclude=missed,
+                exclude=missed | {a.arch for a in tried},
             )
         except BudgetError:
-            if not attempts:
+            if not tried:
                 raise
             break  # no cell left to try: the best attempt so far is the answer
-        chosen = generated.chosen
         stages["generate_s"] += time.perf_counter() - started
-
-        started = time.perf_counter()
-        arch = profile_arch(config, chosen.arch)
-        cell = f"{config.space}_{table_index(config.space, arch):05d}"
-        model_dir = out_dir / "train" / cell
-        say(f"training {chosen.arch} on {plan.data} ({plan.epochs} epochs) in {model_dir}")
-        trained = _train(chosen.arch, config.space, plan, model_dir, train_progress)
-        _check_shipped_setting(model_dir, setting)
-        stages["train_s"] = stages.get("train_s", 0.0) + time.perf_counter() - started
-
-        started = time.perf_counter()
-        say(
-            f"exporting {', '.join(plan.precisions)}: accuracy on {plan.data}'s test split, "
-            "latency timed as the profile times a cell"
-        )
-        export_dir = out_dir / "export" / cell
-        companions = _companions(profile, config, chosen.predicted_latency_ms)
-        report = _export(
-            model_dir, export_dir, config, plan, device, chosen, budget_ms, store, companions
-        )
-        stages["export_s"] = stages.get("export_s", 0.0) + time.perf_counter() - started
+        trained, report = _ship(
+            generated.chosen, out_dir, store, profile, config, plan, device, budget_ms,
+            say=say, train_progress=train_progress, stages=stages,
+        )  # fmt: skip
         attempt = Attempt.of(number, generated, trained, report)
-        attempts.append(attempt)
+        tried.append(attempt)
         if shipped is None or attempt.better_than(shipped[0]):
             shipped = (attempt, generated, trained, report)
         if attempt.kept:
             break
         if attempt.measured_latency_ms is not None:
-            latencies[chosen.arch] = attempt.measured_latency_ms
+            latencies[generated.chosen.arch] = attempt.measured_latency_ms
 
     attempt, generated, trained, report = shipped
     result = PipelineResult(
@@ -422,11 +408,41 @@ def run_pipeline(
         budget_from_median=from_median,
         summary_path=out_dir / SUMMARY_FILE,
         stages_s=stages,
-        attempts=tuple(attempts),
+        attempts=tuple(tried),
         attempts_max=attempts_max,
     )
     write_summary(result)
     return result
+
+
+def _ship(chosen, out_dir, store, profile, config, plan, device, budget_ms, *, say, train_progress,
+          stages):  # fmt: skip
+    """Train the chosen cell (or restore its finished training), export it and time it.
+
+    Returns the training's result and the export report with its verdicts; adds the seconds
+    of each stage to ``stages`` (``train_s``, ``export_s``).
+    """
+    import time
+
+    started = time.perf_counter()
+    cell = f"{config.space}_{table_index(config.space, profile_arch(config, chosen.arch)):05d}"
+    model_dir = out_dir / "train" / cell
+    say(f"training {chosen.arch} on {plan.data} ({plan.epochs} epochs) in {model_dir}")
+    trained = _train(chosen.arch, config.space, plan, model_dir, train_progress)
+    _check_shipped_setting(model_dir, config.network)
+    stages["train_s"] = stages.get("train_s", 0.0) + time.perf_counter() - started
+    started = time.perf_counter()
+    say(
+        f"exporting {', '.join(plan.precisions)}: accuracy on {plan.data}'s test split, "
+        "latency timed as the profile times a cell"
+    )
+    companions = _companions(profile, config, chosen.predicted_latency_ms)
+    report = _export(
+        model_dir, out_dir / "export" / cell, config, plan, device, chosen, budget_ms, store,
+        companions,
+    )  # fmt: skip
+    stages["export_s"] = stages.get("export_s", 0.0) + time.perf_counter() - started
+    return trained, report
 
 
 def _bare_keys(progress: Callable) -> Callable:
