@@ -79,8 +79,8 @@ def as_profiled(path: Path, sessions: int, folder: Path) -> None:
         every = store.rounds(timed.key)
     print(
         f"part 1: fresh sessions as the profile times a cell ({path.name}): {len(every)} timed, "
-        f"{sum(r.disturbed for r in every)} disturbed (under half their runs between quiet "
-        f"looks of the probe), {len(raw)} kept"
+        f"{sum(r.disturbed for r in every)} disturbed (too few runs between quiet looks of "
+        f"the probe), {len(raw)} kept"
     )
     for name, values in (("raw", raw), ("anchored", anchored)):
         print(
