@@ -170,3 +170,28 @@ def test_steal_is_the_stolen_share_of_the_cpu_time_between_two_readings():
     assert steal_fraction(None, after) is None
     reading = read_cpu_times()
     assert reading is None or len(reading) >= 8
+
+
+def test_the_gate_compares_each_look_with_the_quiet_looks_and_caps_their_baseline():
+    from profilers.probe import GATE_COLD, GATE_OWN_BASELINE
+
+    # calibrated at 1.0 ms; then looks of 5 runs: quiet ones at 1.05 ms, slow ones at 1.5 ms
+    looks = [1.05] * GATE_OWN_BASELINE + [1.5] * 3 + [1.05]
+    durations = windows(1.0, 1.0) + [d for m in looks for d in [m] * 5]
+    probe, _ = probe_with(durations, gate_runs=5)
+    probe.calibrate()
+    gate = probe.gate()
+    answers = [gate.quiet() for _ in looks]
+    assert answers == [True] * GATE_OWN_BASELINE + [False] * 3 + [True]
+    gate.record(kept=40, timed=100, enough=True)
+    assert gate.to_dict()["kept_share"] == pytest.approx(0.4) and gate.enough
+    gate.record(kept=20, timed=100, enough=True)
+    assert not gate.enough  # under a quarter of the runs quiet: disturbed all the same
+    # a long slow spell does not lift the looks' baseline past GATE_COLD x the windows'
+    slow, _ = probe_with(windows(1.0, 1.0) + [1.5] * 5 * 30, gate_runs=5)
+    slow.calibrate()
+    gate = slow.gate()
+    assert GATE_COLD * slow.config.gate_threshold < 1.5
+    assert not any(gate.quiet() for _ in range(30))
+    off, _ = probe_with(windows(1.0, 1.0), gate_interval_s=0)
+    assert off.gate() is None

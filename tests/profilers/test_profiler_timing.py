@@ -149,3 +149,57 @@ def test_timing_config_round_trip_and_defaults():
 def test_timing_config_validation(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         TimingConfig(**kwargs)
+
+
+class ScriptedGate:
+    """A gate that looks every `interval_ms` and answers from a script (True: quiet)."""
+
+    def __init__(self, answers, interval_ms=10.0, min_looks=1):
+        self.answers = iter(answers)
+        self.interval_ns = int(interval_ms * MS)
+        self.min_looks = min_looks
+        self.looks = 0
+        self.recorded = None
+
+    def quiet(self):
+        self.looks += 1
+        return next(self.answers)
+
+    def record(self, kept, timed, enough):
+        self.recorded = (kept, timed, enough)
+
+
+def test_a_gate_keeps_only_the_runs_between_two_quiet_looks():
+    # runs of 2 ms while quiet, 6 ms in a slow spell; a look every 10 ms (5 quiet runs)
+    durations = [2.0] * 6 + [6.0] * 3 + [2.0] * 100  # one warm run after each look, too
+    work = FakeWork(durations)
+    gate = ScriptedGate([True, True, False, True] + [True] * 50, min_looks=1)
+    stats = time_callable(work, config(min_runs=10, max_runs=10), clock=work.clock, gate=gate)
+    # the segment before the slow look and the one after it are both left out
+    assert stats.mean_ms == 2.0 and stats.n == 10  # not one of the 6 ms runs
+    kept, timed, enough = gate.recorded
+    assert kept == 10 and timed > kept and enough
+
+
+def test_a_gate_that_never_sees_quiet_reports_every_run():
+    work = FakeWork(itertools.repeat(3.0))
+    gate = ScriptedGate(itertools.repeat(False))
+    stats = time_callable(work, config(min_runs=6, max_time_s=0.2), clock=work.clock, gate=gate)
+    kept, timed, enough = gate.recorded
+    assert kept == 0 and not enough and stats.n == timed >= 6  # all of them, and said so
+
+
+def test_a_gated_timing_converges_no_sooner_than_its_min_looks():
+    work = FakeWork(itertools.repeat(1.0))
+    gate = ScriptedGate(itertools.repeat(True), interval_ms=5.0, min_looks=4)
+    stats = time_callable(work, config(min_runs=6), clock=work.clock, gate=gate)
+    assert stats.stop_reason == "converged" and gate.looks >= 4 and stats.n >= 15
+
+
+def test_a_gated_round_is_disturbed_by_its_gate_not_its_windows():
+    from profilers.round_timing import disturbed_round
+
+    assert disturbed_round(1.6, 1.25, {"enough": True}) is False  # slow windows, quiet runs
+    assert disturbed_round(1.0, 1.25, {"enough": False}) is True
+    assert disturbed_round(1.6, 1.25, None) is True  # no gate: the windows decide
+    assert disturbed_round(1.1, 1.25) is False
