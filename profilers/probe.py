@@ -256,8 +256,9 @@ GATE_COLD = 1.08
 """At most this multiple of the windows' baseline is the looks' baseline (a look of 5 runs
 right after the model's runs measured about 1.05x a warm window on the 2-core VM)."""
 GATE_MIN_SHARE = 0.25
-"""A gated round whose quiet runs are fewer than this share of its runs is disturbed: the
-quiet looks inside a mostly slow round were seen to pass slow runs."""
+"""A gated timing goes on (within its time cap) while its quiet runs are fewer than this share
+of its runs, and a round that ends so is disturbed: the quiet looks inside a mostly slow round
+were seen to pass slow runs."""
 
 
 class ProbeGate:
@@ -271,6 +272,7 @@ class ProbeGate:
         self.probe = probe
         self.interval_ns = int(probe.config.gate_interval_s * 1e9)
         self.min_looks = probe.config.gate_min_looks
+        self.min_share = GATE_MIN_SHARE
         self.looks = 0
         self.quiet_looks = 0
         self.kept_runs: int | None = None

@@ -143,7 +143,8 @@ class Gate(Protocol):
     """Says, between timed runs, whether the machine is quiet (``profilers.probe.ProbeGate``).
 
     ``interval_ns`` is how often it is asked, and the timing converges no sooner than after
-    ``min_looks`` looks (a spell of a few milliseconds must not cover a whole timing);
+    ``min_looks`` looks (a spell of a few milliseconds must not cover a whole timing), nor
+    while under ``min_share`` of its runs were kept (a slow spell is waited out);
     ``quiet()`` looks (e.g. times a short burst of the disturbance probe) and answers;
     ``record(kept, timed, enough)`` receives the runs kept and timed at the end, and whether
     the kept ones were enough to report (``min_runs``).
@@ -151,6 +152,7 @@ class Gate(Protocol):
 
     interval_ns: int
     min_looks: int
+    min_share: float
 
     def quiet(self) -> bool:
         """Look at the machine now; True when it is quiet."""
@@ -252,7 +254,8 @@ def _time_gated(fn, config: TimingConfig, clock, timer: Timer, gate: Gate) -> La
             timer.time_ns(fn)
             t1 = last_look = clock()
         n = len(kept_ns)
-        if n >= config.min_runs and n >= next_check and looks >= gate.min_looks:
+        share_ok = n >= gate.min_share * (len(every_ns) + len(segment))
+        if n >= config.min_runs and n >= next_check and looks >= gate.min_looks and share_ok:
             if median_ci_halfwidth(kept_ns) <= config.target_rel_ci:
                 stop_reason = STOP_CONVERGED
                 break

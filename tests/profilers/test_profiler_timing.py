@@ -154,10 +154,11 @@ def test_timing_config_validation(kwargs, message):
 class ScriptedGate:
     """A gate that looks every `interval_ms` and answers from a script (True: quiet)."""
 
-    def __init__(self, answers, interval_ms=10.0, min_looks=1):
+    def __init__(self, answers, interval_ms=10.0, min_looks=1, min_share=0.0):
         self.answers = iter(answers)
         self.interval_ns = int(interval_ms * MS)
         self.min_looks = min_looks
+        self.min_share = min_share
         self.looks = 0
         self.recorded = None
 
@@ -203,3 +204,12 @@ def test_a_gated_round_is_disturbed_by_its_gate_not_its_windows():
     assert disturbed_round(1.0, 1.25, {"enough": False}) is True
     assert disturbed_round(1.6, 1.25, None) is True  # no gate: the windows decide
     assert disturbed_round(1.1, 1.25) is False
+
+
+def test_a_gated_timing_waits_out_a_slow_spell_until_enough_of_its_runs_are_quiet():
+    work = FakeWork(itertools.repeat(1.0))
+    # quiet, then six slow looks, then quiet again: it goes on until half its runs are kept
+    gate = ScriptedGate([True, True] + [False] * 6 + [True] * 200, interval_ms=5.0, min_share=0.5)
+    time_callable(work, config(min_runs=6), clock=work.clock, gate=gate)
+    kept, timed, _ = gate.recorded
+    assert kept >= 0.5 * timed and gate.looks > 8
