@@ -99,35 +99,3 @@ def test_legacy_exporter_and_config(tmp_path):
     with pytest.raises(ValueError, match="example_batch >= 2"):
         OnnxExport(example_batch=1)
     assert OnnxExport.from_dict(OnnxExport(opset=17).to_dict()) == OnnxExport(opset=17)
-
-
-def test_a_skip_or_pool_of_a_zero_node_is_left_out_and_the_output_is_unchanged(tmp_path):
-    """Node 1 is zero (`none`): its skips add nothing, so they are not built; its conv stays."""
-    import collections
-
-    import onnx
-    import torch
-
-    from hwnas.core.export import OnnxExport, export_onnx
-    from hwnas.core.spaces.nb201_arch import NB201Arch
-    from hwnas.core.spaces.nb201_net import NB201Cell, NB201Network
-
-    text = "|none~0|+|nor_conv_3x3~0|skip_connect~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_1x1~2|"
-    arch = NB201Arch.from_string(text)
-    cell = NB201Cell(arch, 4).eval()
-    assert cell.computed == (True, False, True, False, True)
-    x = torch.randn(2, 4, 6, 6)
-    with torch.no_grad():
-        node2 = cell.ops[0](x)  # conv3x3 of the input; the skip of zeros adds nothing
-        expected = cell.ops[2](x) + cell.ops[4](node2)
-        assert torch.equal(cell(x), expected)
-    # a conv of a zero node is computed (BatchNorm's constant), not left out
-    conv_of_zero = NB201Cell(
-        NB201Arch.from_string(text.replace("skip_connect~1|+", "nor_conv_1x1~1|+")), 4
-    )
-    assert conv_of_zero.computed[1] is True
-    network = NB201Network(arch, num_classes=10, channels=8, cells_per_stage=1, in_channels=1)
-    path = tmp_path / "cell.onnx"
-    export_onnx(network.eval(), (1, 8, 8), path, OnnxExport(exporter="legacy"))
-    ops = collections.Counter(node.op_type for node in onnx.load(str(path)).graph.node)
-    assert ops["ConstantOfShape"] == 0 and ops["Shape"] == 0

@@ -7,11 +7,6 @@ average pooling and a linear classifier.
 
 Edges whose operation is `none` contribute exactly zero to their node's sum and are left out of
 the graph (the authors multiply by zero); a node whose every input is `none` is all zeros.
-So are a skip or an average pool of such a node, and they are left out too: the outputs are
-the same bit for bit, and the exported graph no longer builds a zeros tensor for each of them
-(on the 2-core VM an 8x8 cell built that way, with 4 zeros tensors and 11 additions, ran 1.4x
-slower than its operation counts predicted). A convolution of a zero node is kept (ReLU, conv
-and BatchNorm of zeros is BatchNorm's constant, not zero).
 """
 
 from __future__ import annotations
@@ -73,45 +68,23 @@ class NB201Cell(nn.Module):
         super().__init__()
         self.edges = [(node, source) for node, source, _ in arch.live_edges()]
         self.ops = nn.ModuleList(make_op(op, channels) for _, _, op in arch.live_edges())
-        self.computed = _computed_edges(arch.live_edges())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes: list[torch.Tensor | None] = [x]  # None: a node that is exactly zero
+        nodes = [x]
         for node in (1, 2, 3):
             terms = [
-                op(torch.zeros_like(x) if nodes[source] is None else nodes[source])
-                for (target, source), op, computed in zip(self.edges, self.ops, self.computed)
-                if target == node and computed
+                op(nodes[source])
+                for (target, source), op in zip(self.edges, self.ops)
+                if target == node
             ]
             if not terms:
-                nodes.append(None)
+                nodes.append(torch.zeros_like(x))
                 continue
             total = terms[0]
             for term in terms[1:]:
                 total = total + term
             nodes.append(total)
-        return torch.zeros_like(x) if nodes[3] is None else nodes[3]
-
-
-def _computed_edges(edges) -> tuple[bool, ...]:
-    """Per live edge, whether it contributes anything: a skip or a pool of a zero node does not."""
-    zero = {0: False}
-    computed = []
-    for node in (1, 2, 3):
-        inputs = []
-        for target, source, op in edges:
-            if target != node:
-                continue
-            exact_zero = zero[source] and op in ("skip_connect", "avg_pool_3x3")
-            inputs.append(not exact_zero)
-        zero[node] = not any(inputs)
-        computed += inputs
-    order = [(t, s) for t, s, _ in edges]
-    by_node = sorted(range(len(edges)), key=lambda i: order[i][0])
-    result = [False] * len(edges)
-    for flag, i in zip(computed, by_node, strict=True):
-        result[i] = flag
-    return tuple(result)
+        return nodes[3]
 
 
 class NB201Network(nn.Module):
