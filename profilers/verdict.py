@@ -144,8 +144,26 @@ def budget_verdict(
     while verdict == UNDECIDED and more_round is not None and len(medians) < config.max_rounds:
         medians.append(float(more_round()))
         verdict, low, high, coverage = decide(medians, budget_ms, config.confidence)
-    extra = len(medians) - given
-    if verdict == UNDECIDED and more_round is not None:
+    return verdict_of_rounds(
+        medians, budget_ms, config.confidence, given, more_tried=more_round is not None
+    )
+
+
+def verdict_of_rounds(
+    medians: Sequence[float],
+    budget_ms: float,
+    confidence: float,
+    base_rounds: int,
+    *,
+    more_tried: bool,
+) -> BudgetVerdict:
+    """The `BudgetVerdict` of rounds' medians, the first ``base_rounds`` of them planned.
+
+    ``more_tried``: rounds were added while undecided, so one still undecided reached the cap.
+    """
+    verdict, low, high, coverage = decide(medians, budget_ms, confidence)
+    extra = max(0, len(medians) - base_rounds)
+    if verdict == UNDECIDED and more_tried:
         resolution = CAP_REACHED
     else:
         resolution = DECIDED_AFTER_MORE if extra else DECIDED
@@ -159,5 +177,5 @@ def budget_verdict(
         rounds=len(medians),
         extra_rounds=extra,
         resolution=resolution,
-        round_medians_ms=tuple(medians),
+        round_medians_ms=tuple(float(m) for m in medians),
     )

@@ -31,14 +31,7 @@ from typing import Any
 
 from profilers.errors import ProfilerError
 from profilers.stats import LatencyStats
-from profilers.verdict import (
-    CAP_REACHED,
-    DECIDED,
-    DECIDED_AFTER_MORE,
-    UNDECIDED,
-    BudgetVerdict,
-    decide,
-)
+from profilers.verdict import BudgetVerdict, verdict_of_rounds
 
 ANCHORED, RAW = "anchored", "raw"
 KEY_PREFIX = "shipped"
@@ -97,26 +90,8 @@ class ShippedTiming:
 
 
 def _verdict(medians: list[float], budget_ms: float, confidence: float, base: int) -> BudgetVerdict:
-    import numpy as np
-
-    verdict, low, high, coverage = decide(medians, budget_ms, confidence)
-    extra = max(0, len(medians) - base)
-    if verdict == UNDECIDED and extra:
-        resolution = CAP_REACHED
-    else:
-        resolution = DECIDED_AFTER_MORE if extra else DECIDED
-    return BudgetVerdict(
-        verdict=verdict,
-        budget_ms=float(budget_ms),
-        median_ms=float(np.median(medians)),
-        ci_low_ms=low,
-        ci_high_ms=high,
-        confidence=coverage,
-        rounds=len(medians),
-        extra_rounds=extra,
-        resolution=resolution,
-        round_medians_ms=tuple(medians),
-    )
+    """The verdict of a campaign's rounds: extra ones came where the rounds disagreed."""
+    return verdict_of_rounds(medians, budget_ms, confidence, base, more_tried=len(medians) > base)
 
 
 def time_shipped(path: str | Path, name: str, budget_ms: float, **options: Any) -> ShippedTiming:
