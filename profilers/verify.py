@@ -62,6 +62,8 @@ class ShippedTiming:
         measured_now: False when the store already held the file's measurement.
         latency: The file's latency statistics in the verdict's units (the stored
             measurement, anchored, times ``profile_factor``).
+        fingerprint: How it was timed: the stored measurement's fingerprint (host, runtime,
+            model path and sha256, inputs, the round timing, the rounds, the speed anchor).
     """
 
     key: str
@@ -75,6 +77,7 @@ class ShippedTiming:
     unstable: bool
     measured_now: bool
     latency: LatencyStats
+    fingerprint: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def latency_ms(self) -> float:
@@ -204,5 +207,6 @@ def time_like_profile(
                 unstable=bool(row.rounds is not None and row.rounds.unstable),
                 measured_now=key in outcome.measured,
                 latency=scaled_stats(row.latency, profile_factor),
+                fingerprint=dict(row.fingerprint),
             )
     return results

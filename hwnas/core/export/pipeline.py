@@ -166,11 +166,20 @@ def run_export(
                 path, conversion = _convert(source, graph, precision, settings, out_dir, samples)
                 check = check_file(source, graph, path, runtime, settings.check_batch, precision)
                 files[graph.role][precision] = _File(precision, path, conversion, check)
+        # with a budget, the primary graph's files are timed as the profile timed the cells
+        # (`_time_like_profile`, below), not in one window here as well
+        rounds_apply = (
+            budget_ms is not None
+            and settings.profile
+            and settings.format == "onnx"
+            and source.timing_inputs(graphs[0], settings.batch_size) is None
+        )
         if settings.profile:
             on_target = [
                 (graph, item)
                 for graph in graphs
                 if source.timing_inputs(graph, settings.batch_size) is None
+                and not (rounds_apply and graph is graphs[0])
                 for item in files[graph.role].values()
             ]
             keys = [
@@ -190,7 +199,7 @@ def run_export(
                     item.measurement = {"device": device.name, **item.measurement}
             else:
                 for item in files[graph.role].values():
-                    item.measurement = {"device": device.name, **item.measurement}
+                    item.measurement = {"device": device.name, **(item.measurement or {})}
     if settings.format == "tensorrt":
         for graph in graphs:
             for precision in settings.precisions:
@@ -207,12 +216,6 @@ def run_export(
         if int8 is not None:
             int8.check = _judge_int8(int8.check, drops["int8"], settings.max_accuracy_drop_points)
     timings = {}
-    rounds_apply = (
-        budget_ms is not None
-        and settings.profile
-        and settings.format == "onnx"
-        and source.timing_inputs(primary_graph, settings.batch_size) is None
-    )
     if rounds_apply:
         # every file that may ship is timed as the profile timed the cells (rounds, probe,
         # anchor, companions): its latency, the choice between files and the verdict
@@ -222,7 +225,8 @@ def run_export(
         for precision, item in files[primary_graph.role].items():
             item.latency = timings[precision].latency
             item.measurement = {
-                **(item.measurement or {}),
+                **timings[precision].fingerprint,
+                "device": device.name,
                 "timed_as": "profile rounds (profilers.verify)",
                 "store_key": timings[precision].key,
             }
@@ -285,7 +289,7 @@ def run_export(
                 "shipped_timing": {
                     k: v
                     for k, v in shipped.to_dict().items()
-                    if k not in ("verdict", "raw_verdict")
+                    if k not in ("verdict", "raw_verdict", "fingerprint")
                 },
                 # every file's verdict, timed alike (the report judges the one above)
                 "file_verdicts": {
