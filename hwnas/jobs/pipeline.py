@@ -515,7 +515,7 @@ def _companions(profile: ProfileResult, config: ProfileConfig, near_ms: float):
     if profile.workdir is None or near_ms <= 0:
         return ()
     nearest = sorted(
-        (ms for ms in profile.latency_ms.items() if ms[1] > 0),
+        (item for item in profile.latency_ms.items() if item[1] > 0),
         key=lambda item: abs(math.log(item[1] / near_ms)),
     )[:COMPANIONS]
     pairs = []
